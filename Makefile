@@ -1,0 +1,33 @@
+# Every target bootstraps .venv when it is missing. torch is pinned to the CPU build on this
+# machine's disk before the project is installed, so that pip does not pull a multi-GB CUDA build;
+# pyproject keeps a range so that users with GPUs get theirs.
+PY := .venv/bin/python
+TORCH_PIN ?= torch==2.13.0
+STAMP := .venv/.installed
+
+.PHONY: demo test test-all bench lint clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || python3 -m venv .venv
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -c "import torch" 2>/dev/null || $(PY) -m pip install -q $(TORCH_PIN)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	.venv/bin/hamilton-lie demo
+
+test: $(STAMP)
+	$(PY) -m pytest -q
+
+test-all: $(STAMP)
+	$(PY) -m pytest -q -m "slow or not slow"
+
+bench: $(STAMP)
+	$(PY) benchmarks/simulate.py
+
+lint: $(STAMP)
+	.venv/bin/ruff check .
+
+clean:
+	rm -rf .venv *.egg-info .pytest_cache

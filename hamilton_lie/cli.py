@@ -1,0 +1,109 @@
+"""The ``hamilton-lie`` command: a thin shell over the library.
+
+It parses arguments, calls library functions, owns the progress bars and the exit codes:
+0 on success, 2 on bad input (one line on stderr naming the file and the problem).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .data import check_dataset
+from .errors import HamiltonLieError
+from .generate import generate_dataset
+from .recipes import load_recipe
+
+DEMO_RECIPE = Path("datasets/tiny.toml")
+DEMO_DIR = Path("runs/demo")
+
+
+def _resolve_recipe(name: str) -> Path:
+    """A recipe path, or a bare name looked up as ``datasets/NAME.toml``."""
+    path = Path(name)
+    if not path.exists() and path.suffix != ".toml" and Path("datasets", f"{name}.toml").exists():
+        return Path("datasets", f"{name}.toml")
+    return path
+
+
+def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> Path:
+    recipe = load_recipe(recipe_path)
+    out = out or recipe_path.with_suffix(".h5")
+    total = sum(n for _, n in recipe.splits.items())
+    with tqdm(total=total, unit="traj", desc=f"generate {recipe_path.stem}", file=sys.stderr) as bar:
+        result = generate_dataset(recipe, out, device=device, force=force, progress=bar.update)
+    print(
+        f"wrote {result.path} ({result.size_bytes / 2**20:.1f} MiB, {result.n_trajectories} trajectories, "
+        f"{result.seconds:.1f} s, max relative energy error {result.max_rel_energy_error:.2e})"
+    )
+    return result.path
+
+
+def _info(path: Path) -> None:
+    info = check_dataset(path, full=True)
+    a = info.attrs
+    rows = [
+        ("file", f"{info.path} ({info.size_bytes / 2**20:.2f} MiB, checksums and values verified)"),
+        ("schema", f"v{a['schema_version']}, written by hamilton-lie {a['hamilton_lie_version']} at {a['created']}"),
+        ("system", f"{a['system']}: {a['n_bodies']} bodies in {a['dim']}D"),
+        ("settings", json.dumps(info.system_settings)),
+        ("time", f"{a['n_steps']} samples, dt = {a['dt']:.6g} (t in [0, {(a['n_steps'] - 1) * a['dt']:.6g}])"),
+        ("integrator", f"{a['integrator']}, {a['substeps']} substeps per sample, seed {a['seed']}"),
+        ("splits", ", ".join(f"{k} {v}" for k, v in info.sizes.items())),
+        ("energy error", f"max relative {a['max_rel_energy_error']:.3e}"),
+    ]
+    width = max(len(k) for k, _ in rows)
+    for k, v in rows:
+        print(f"{k:<{width}}  {v}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hamilton-lie", description=__doc__.splitlines()[0])
+    parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    gen = sub.add_parser("generate", help="simulate a recipe into an HDF5 dataset")
+    gen.add_argument("recipe", help="recipe TOML file, or a name in datasets/ (e.g. tiny)")
+    gen.add_argument("--out", type=Path, help="output file (default: the recipe's path with .h5)")
+    gen.add_argument("--device", default="cpu", help="torch device to integrate on (cpu, cuda, cuda:1, ...)")
+    gen.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
+    info = sub.add_parser("info", help="verify a dataset and print its summary")
+    info.add_argument("file", type=Path)
+
+    demo = sub.add_parser("demo", help="generate the tiny default dataset and summarise it")
+    demo.add_argument("--recipe", type=Path, default=DEMO_RECIPE)
+    demo.add_argument("--out-dir", type=Path, default=DEMO_DIR)
+    demo.add_argument("--device", default="cpu")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    try:
+        if args.command == "generate":
+            _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force)
+        elif args.command == "info":
+            _info(args.file)
+        elif args.command == "demo":
+            if not args.recipe.exists():
+                raise HamiltonLieError(f"{args.recipe}: demo recipe not found; run from the repository root")
+            path = _generate(args.recipe, args.out_dir / "tiny.h5", args.device, force=True)
+            _info(path)
+    except HamiltonLieError as e:
+        print(f"hamilton-lie: error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("hamilton-lie: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

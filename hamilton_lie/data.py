@@ -22,8 +22,20 @@ from .errors import DatasetError
 SCHEMA_VERSION = 1
 SPLITS = ("train", "val", "test")
 ROOT_ATTRS = (
-    "schema_version", "system", "n_bodies", "dim", "dt", "n_steps", "integrator", "substeps", "seed",
-    "system_settings", "recipe", "hamilton_lie_version", "created", "max_rel_energy_error",
+    "schema_version",
+    "system",
+    "n_bodies",
+    "dim",
+    "dt",
+    "n_steps",
+    "integrator",
+    "substeps",
+    "seed",
+    "system_settings",
+    "recipe",
+    "hamilton_lie_version",
+    "created",
+    "max_rel_energy_error",
 )
 PARAM_NAMES = {"springs": ("masses", "k"), "gravity": ("masses",), "charged": ("masses", "charges")}
 
@@ -256,8 +268,7 @@ class TrajectoryDataset(Dataset):
                 raise DatasetError(f"{self.path}: /{self.split}/{k} of trajectory {traj} contains NaN or inf")
             item[k] = v.to(self.dtype)
         item["params"] = {
-            k: torch.from_numpy(_read(self.path, g["params"][k], np.s_[traj])).to(self.dtype)
-            for k in self.param_names
+            k: torch.from_numpy(_read(self.path, g["params"][k], np.s_[traj])).to(self.dtype) for k in self.param_names
         }
         item["trajectory"] = traj
         item["start"] = start

@@ -148,8 +148,15 @@ def _write(recipe: Recipe, path: Path, device: torch.device, progress) -> float:
                 hi = min(n, lo + recipe.batch_size)
                 batch_params = {k: v[lo:hi] for k, v in params.items()}
                 q, p = integrate(
-                    system, q0[lo:hi], p0[lo:hi], batch_params, t,
-                    method=recipe.integrator, substeps=recipe.substeps, rtol=recipe.rtol, atol=recipe.atol,
+                    system,
+                    q0[lo:hi],
+                    p0[lo:hi],
+                    batch_params,
+                    t,
+                    method=recipe.integrator,
+                    substeps=recipe.substeps,
+                    rtol=recipe.rtol,
+                    atol=recipe.atol,
                 )
                 energy, error = relative_energy_error(system, q, p, batch_params)
                 finite = torch.isfinite(q).all((1, 2, 3)) & torch.isfinite(p).all((1, 2, 3))

@@ -52,7 +52,7 @@ class InverseDistanceSystem(HamiltonianSystem):
 
     def _pairs(self, q: torch.Tensor, params: Params):
         """Pair differences q_i - q_j ``(..., N, N, d)``, a_i a_j / (r^2 + eps^2)^(1/2) and the same ^(3/2)."""
-        a = broadcast_params(self.coupling_dict(params), q)["a"]
+        a = broadcast_params({"a": self.coupling(params)}, q)["a"]
         diff = q.unsqueeze(-2) - q.unsqueeze(-3)
         eye = torch.eye(self.n_bodies, dtype=q.dtype, device=q.device)
         # +eye keeps the diagonal finite (also for autograd); the diagonal is zeroed below
@@ -60,9 +60,6 @@ class InverseDistanceSystem(HamiltonianSystem):
         aa = (a.unsqueeze(-1) * a.unsqueeze(-2)) * (1 - eye)
         inv = aa * r2.rsqrt()
         return diff, inv, inv / r2
-
-    def coupling_dict(self, params: Params) -> Params:
-        return {"a": self.coupling(params)}
 
     def potential(self, q, params):
         _, inv, _ = self._pairs(q, params)
@@ -75,9 +72,7 @@ class InverseDistanceSystem(HamiltonianSystem):
     def sample_state(self, params, generator=None):
         batch = params["masses"].shape[0]
         device = params["masses"].device
-        q = sample_separated_positions(
-            batch, self.n_bodies, self.dim, self.radius, self.min_separation, generator
-        )
+        q = sample_separated_positions(batch, self.n_bodies, self.dim, self.radius, self.min_separation, generator)
         p = torch.randn(q.shape, generator=generator, dtype=torch.float64)
         q, p = q.to(device), p.to(device)
         m = params["masses"].unsqueeze(-1)

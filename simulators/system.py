@@ -101,8 +101,7 @@ class HamiltonianSystem:
                 raise ValueError(f"params is missing {key!r}; expected keys {list(self.param_names)}")
             if tuple(params[key].shape) != (q.shape[0], self.n_bodies):
                 raise ValueError(
-                    f"params[{key!r}] must have shape ({q.shape[0]}, {self.n_bodies}), "
-                    f"got {tuple(params[key].shape)}"
+                    f"params[{key!r}] must have shape ({q.shape[0]}, {self.n_bodies}), got {tuple(params[key].shape)}"
                 )
 
     def velocity(self, p: torch.Tensor, params: Params) -> torch.Tensor:

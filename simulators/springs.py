@@ -39,6 +39,7 @@ class SpringSystem(HamiltonianSystem):
 
     name = "springs"
     param_names = ("masses", "k")
+    linear = True
 
     def __init__(
         self,

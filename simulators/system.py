@@ -48,6 +48,9 @@ class HamiltonianSystem:
 
     name: ClassVar[str]
     param_names: ClassVar[tuple[str, ...]]
+    #: True when the force is linear in q and acts on every spatial axis alike (F(q) = -A q with A
+    #: acting on the body index); ``integrate`` then advances by the integrator's one-sample matrix.
+    linear: ClassVar[bool] = False
 
     def __init__(self, n_bodies: int, dim: int):
         if not isinstance(n_bodies, int) or n_bodies < 1:
@@ -166,7 +169,7 @@ def sample_separated_positions(
     def too_close(x: torch.Tensor) -> torch.Tensor:
         if n_bodies < 2:
             return torch.zeros(x.shape[0], dtype=torch.bool)
-        d = torch.cdist(x, x) + torch.eye(n_bodies, dtype=x.dtype) * math.inf
+        d = torch.cdist(x, x).masked_fill(torch.eye(n_bodies, dtype=torch.bool), math.inf)
         return d.amin(dim=(-1, -2)) < min_separation
 
     x = draw(batch)
@@ -181,3 +184,19 @@ def sample_separated_positions(
             f"could not place {n_bodies} bodies in a ball of radius {radius} at least {min_separation} apart"
         )
     return x - x.mean(dim=1, keepdim=True)
+
+
+def random_rotation(batch: int, generator: torch.Generator | None) -> torch.Tensor:
+    """Rotations uniform on SO(3) (Haar measure): ``(batch, 3, 3)`` float64.
+
+    A normalised 4-D Gaussian is a uniform unit quaternion, whose rotation matrix is uniform.
+    """
+    w, x, y, z = torch.randn((4, batch), generator=generator, dtype=torch.float64)
+    n = torch.sqrt(w * w + x * x + y * y + z * z)
+    w, x, y, z = w / n, x / n, y / n, z / n
+    rows = [
+        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
+        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
+        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
+    ]  # fmt: skip
+    return torch.stack(rows, dim=-1).view(batch, 3, 3)

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from .data import check_dataset
 from .errors import HamiltonLieError
-from .generate import generate_dataset
+from .generate import check_output, generate_dataset
 from .recipes import load_recipe
 
 DEMO_RECIPE = Path("datasets/tiny.toml")
@@ -33,7 +33,7 @@ def _resolve_recipe(name: str) -> Path:
 
 def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> Path:
     recipe = load_recipe(recipe_path)
-    out = out or recipe_path.with_suffix(".h5")
+    out = check_output(out or recipe_path.with_suffix(".h5"), force)
     total = sum(n for _, n in recipe.splits.items())
     with tqdm(total=total, unit="traj", desc=f"generate {recipe_path.stem}", file=sys.stderr) as bar:
         result = generate_dataset(recipe, out, device=device, force=force, progress=bar.update)

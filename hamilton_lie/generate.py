@@ -62,6 +62,14 @@ def relative_energy_error(system, q, p, params) -> tuple[torch.Tensor, torch.Ten
     return energy, error
 
 
+def check_output(out: str | Path, force: bool) -> Path:
+    """Refuse to overwrite ``out`` unless ``force``; returns it as a Path."""
+    out = Path(out)
+    if out.exists() and not force:
+        raise HamiltonLieError(f"{out}: already exists; pass --force to overwrite")
+    return out
+
+
 def generate_dataset(
     recipe: Recipe,
     out: str | Path,
@@ -87,9 +95,7 @@ def generate_dataset(
         HamiltonLieError: when ``out`` exists and ``force`` is false, or integration
             produced non-finite values.
     """
-    out = Path(out)
-    if out.exists() and not force:
-        raise HamiltonLieError(f"{out}: already exists; pass --force to overwrite")
+    out = check_output(out, force)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     start = time.perf_counter()

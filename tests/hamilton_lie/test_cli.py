@@ -1,0 +1,141 @@
+"""The CLI: success paths, and one clean error line with exit code 2 for every kind of bad input."""
+
+import subprocess
+import sys
+
+import h5py
+import pytest
+
+from hamilton_lie.cli import main
+
+RECIPE = """
+system = "springs"
+n_bodies = 3
+dim = 2
+dt = 0.1
+n_steps = 8
+integrator = "yoshida4"
+substeps = 4
+seed = 0
+[splits]
+train = 4
+val = 2
+test = 2
+"""
+
+
+def _run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _assert_clean_error(code, err, *fragments):
+    assert code == 2
+    lines = [line for line in err.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, err
+    assert "Traceback" not in err
+    assert lines[0].startswith("hamilton-lie: error: ")
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+def test_generate_then_info(tmp_path, capsys):
+    recipe = tmp_path / "small.toml"
+    recipe.write_text(RECIPE)
+    code, out, _ = _run(capsys, "generate", recipe)
+    assert code == 0 and "wrote" in out
+    assert (tmp_path / "small.h5").exists()
+    code, out, _ = _run(capsys, "info", tmp_path / "small.h5")
+    assert code == 0
+    assert "springs: 3 bodies in 2D" in out and "train 4, val 2, test 2" in out and "verified" in out
+
+
+@pytest.mark.parametrize(
+    "edit, fragment",
+    [
+        (lambda s: "colour = 1\n" + s, "unknown key 'colour'"),
+        (lambda s: s.replace("n_steps = 8", 'n_steps = "8"'), "n_steps must be an integer"),
+        (lambda s: s.replace("val = 2", "val = -2"), "splits.val must be a positive number"),
+        (lambda s: s.replace('"springs"', '"plasma"'), "unknown system 'plasma'"),
+    ],
+)
+def test_bad_recipe(tmp_path, capsys, edit, fragment):
+    recipe = tmp_path / "bad.toml"
+    recipe.write_text(edit(RECIPE))
+    code, _, err = _run(capsys, "generate", recipe, "--out", tmp_path / "out.h5")
+    _assert_clean_error(code, err, str(recipe), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.toml"]
+
+
+def test_generate_refuses_overwrite(tmp_path, capsys):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE)
+    assert _run(capsys, "generate", recipe)[0] == 0
+    before = (tmp_path / "r.h5").read_bytes()
+    code, _, err = _run(capsys, "generate", recipe)
+    _assert_clean_error(code, err, "r.h5", "--force")
+    assert (tmp_path / "r.h5").read_bytes() == before
+    assert _run(capsys, "generate", recipe, "--force")[0] == 0
+
+
+def _make(tmp_path, capsys):
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(RECIPE)
+    assert _run(capsys, "generate", recipe)[0] == 0
+    return tmp_path / "r.h5"
+
+
+def _truncate(path):
+    with open(path, "r+b") as fh:
+        fh.truncate(path.stat().st_size // 3)
+
+
+def _corrupt(path):
+    with h5py.File(path, "r") as f:
+        info = f["train/p"].id.get_chunk_info(1)
+    with open(path, "r+b") as fh:
+        fh.seek(info.byte_offset + 8)
+        fh.write(b"\x00\x01\x02\x03")
+
+
+def _nan(path):
+    with h5py.File(path, "r+") as f:
+        f["test/q"][1, 2, 0, 0] = float("nan")
+
+
+def _schema(path):
+    with h5py.File(path, "r+") as f:
+        f.attrs["schema_version"] = 7
+
+
+@pytest.mark.parametrize(
+    "damage, fragment",
+    [
+        (lambda p: p.unlink(), "no such file"),
+        (_truncate, "not a readable HDF5 file"),
+        (_corrupt, "failed checksum"),
+        (_nan, "contains NaN or inf"),
+        (_schema, "schema version 7"),
+    ],
+)
+def test_info_on_bad_files(tmp_path, capsys, damage, fragment):
+    path = _make(tmp_path, capsys)
+    damage(path)
+    code, _, err = _run(capsys, "info", path)
+    _assert_clean_error(code, err, str(path), fragment)
+
+
+def test_named_recipe_and_exit_code_in_a_real_process(tmp_path, root):
+    """Through the console entry point: a bare name resolves to datasets/NAME.toml; bad input exits 2."""
+    out = tmp_path / "tiny.h5"
+    ok = subprocess.run(
+        [sys.executable, "-m", "hamilton_lie", "generate", "tiny", "--out", str(out)],
+        cwd=root, capture_output=True, text=True,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    bad = subprocess.run(
+        [sys.executable, "-m", "hamilton_lie", "info", str(tmp_path / "missing.h5")], capture_output=True, text=True
+    )
+    assert bad.returncode == 2
+    assert bad.stderr.strip() == f"hamilton-lie: error: {tmp_path / 'missing.h5'}: no such file"

@@ -80,7 +80,10 @@ class GravitySystem(InverseDistanceSystem):
         self.virial_ratio = float(virial_ratio)
         if self.G <= 0 or self.virial_ratio < 0:
             raise ValueError(f"G must be positive and virial_ratio non-negative, got {G}, {virial_ratio}")
-        for label, (lo, hi) in (("star_mass_range", self.star_mass_range), ("planet_mass_range", self.planet_mass_range)):
+        for label, (lo, hi) in (
+            ("star_mass_range", self.star_mass_range),
+            ("planet_mass_range", self.planet_mass_range),
+        ):
             if not 0 < lo <= hi:
                 raise ValueError(f"{label} must satisfy 0 < low <= high, got {(lo, hi)}")
         if not 0 < self.orbit_range[0] < self.orbit_range[1]:

@@ -52,7 +52,7 @@ def test_dataloader_with_two_workers(tiny_h5):
     serial = list(DataLoader(ds, batch_size=16, num_workers=0))
     parallel = list(DataLoader(ds, batch_size=16, num_workers=2))
     assert len(serial) == len(parallel) == 4
-    for x, y in zip(serial, parallel):
+    for x, y in zip(serial, parallel, strict=True):
         assert torch.equal(x["q"], y["q"]) and torch.equal(x["params"]["k"], y["params"]["k"])
         assert x["q"].shape == (16, 5, 6, 2)
 

@@ -80,7 +80,10 @@ def test_convergence_order_on_nonlinear_gravity():
 def _long_run_energy_errors(method, n_steps):
     # two bodies on a spring: a harmonic oscillator with omega h = 0.1
     system = SpringSystem(2, 2)
-    params = {"masses": torch.tensor([[1.0, 1.0]], dtype=torch.float64), "k": torch.tensor([[0.5, 0.5]], dtype=torch.float64)}
+    params = {
+        "masses": torch.tensor([[1.0, 1.0]], dtype=torch.float64),
+        "k": torch.tensor([[0.5, 0.5]], dtype=torch.float64),
+    }
     q = torch.tensor([[[1.0, 0.0], [-1.0, 0.0]]], dtype=torch.float64)
     p = torch.tensor([[[0.0, 0.3], [0.0, -0.3]]], dtype=torch.float64)
     omega = float(np.sqrt(2 * 2 * 0.5 * 0.5 / 0.5))  # A = 2 (S k - k k^T); reduced mass 1/2

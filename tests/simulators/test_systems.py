@@ -91,7 +91,9 @@ def test_invariance_under_rotation_translation_and_permutation(name):
     q2 = (q @ rot.transpose(-1, -2) + shift)[:, perm]
     p2 = (p @ rot.transpose(-1, -2))[:, perm]
     params2 = {k: v[:, perm] for k, v in params.items()}
-    torch.testing.assert_close(system.hamiltonian(q2, p2, params2), system.hamiltonian(q, p, params), rtol=1e-12, atol=0)
+    torch.testing.assert_close(
+        system.hamiltonian(q2, p2, params2), system.hamiltonian(q, p, params), rtol=1e-12, atol=0
+    )
     # forces rotate with the system
     torch.testing.assert_close(
         system.force(q2, params2), (system.force(q, params) @ rot.transpose(-1, -2))[:, perm], rtol=1e-10, atol=1e-12
@@ -168,5 +170,9 @@ def test_bad_arguments_raise_clear_errors():
 def test_angular_momentum_2d_and_3d():
     q = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]], dtype=torch.float64)
     p = torch.tensor([[[0.0, 3.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)
-    torch.testing.assert_close(SpringSystem.angular_momentum(q, p), torch.tensor([[2.0, 0.0, 3.0]], dtype=torch.float64))
-    torch.testing.assert_close(SpringSystem.angular_momentum(q[..., :2], p[..., :2]), torch.tensor([3.0], dtype=torch.float64))
+    torch.testing.assert_close(
+        SpringSystem.angular_momentum(q, p), torch.tensor([[2.0, 0.0, 3.0]], dtype=torch.float64)
+    )
+    torch.testing.assert_close(
+        SpringSystem.angular_momentum(q[..., :2], p[..., :2]), torch.tensor([3.0], dtype=torch.float64)
+    )

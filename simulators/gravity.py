@@ -26,8 +26,9 @@ class GravitySystem(InverseDistanceSystem):
       (r_max / r_min)^(1 / (2 (N-1)))). Speeds are the circular speed sqrt(G (M + m) / r)
       times U(1 - ``eccentricity``, 1 + ``eccentricity``); the sense of rotation is random per
       system; in 3D each orbit is tilted by up to ``inclination`` radians and the whole system
-      is turned by a uniformly random rotation. Bound and free of close encounters: the
-      planets perturb each other without colliding.
+      is turned by a uniformly random rotation. Bound and, with planets light enough for their
+      orbits to stay Hill-stable at this spacing, almost free of close encounters: the planets
+      perturb each other and the star without colliding (datasets/README.md gives the rates).
     * ``"cluster"``: all masses U(``mass_range``), positions uniform in a ball of ``radius``
       with no pair closer than ``min_separation``, random momenta scaled to the virial ratio
       2T / |V| = ``virial_ratio``; total energy V (1 - virial_ratio / 2) < 0 when the ratio is
@@ -42,7 +43,7 @@ class GravitySystem(InverseDistanceSystem):
         softening: Plummer softening length (default 0.05).
         configuration: ``"planetary"`` or ``"cluster"``.
         star_mass_range, planet_mass_range, orbit_range, eccentricity, inclination: planetary
-            settings (defaults (0.8, 1.2), (0.005, 0.05), (0.5, 3.0), 0.1, 0.1).
+            settings (defaults (0.8, 1.2), (0.0005, 0.005), (0.5, 3.0), 0.02, 0.1).
         mass_range, radius, min_separation, virial_ratio: cluster settings (defaults (0.5, 1.5),
             1.0, 0.3, 1.0).
     """
@@ -58,9 +59,9 @@ class GravitySystem(InverseDistanceSystem):
         softening: float = 0.05,
         configuration: str = "planetary",
         star_mass_range: tuple[float, float] = (0.8, 1.2),
-        planet_mass_range: tuple[float, float] = (0.005, 0.05),
+        planet_mass_range: tuple[float, float] = (0.0005, 0.005),
         orbit_range: tuple[float, float] = (0.5, 3.0),
-        eccentricity: float = 0.1,
+        eccentricity: float = 0.02,
         inclination: float = 0.1,
         mass_range: tuple[float, float] = (0.5, 1.5),
         radius: float = 1.0,

@@ -1,0 +1,280 @@
+"""Simulation benchmarks: batched torch integration against a per-trajectory scipy loop, the cost of
+generating every shipped recipe, and how exact the published LieConv spring data are.
+
+Usage:
+    python benchmarks/simulate.py                 # everything (about 10 minutes on 2 cores)
+    python benchmarks/simulate.py --quick         # small sizes, a smoke test
+    python benchmarks/simulate.py --part speed    # one part: speed | recipes | lieconv
+
+Prints tables and writes benchmarks/results/simulate.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+from scipy.integrate import solve_ivp
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hamilton_lie import load_recipe  # noqa: E402
+from hamilton_lie.generate import relative_energy_error  # noqa: E402
+from simulators import integrate  # noqa: E402
+
+RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
+
+
+def _table(rows: list[dict], columns: list[str]) -> str:
+    text = [[str(r.get(c, "")) for c in columns] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
+    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"]
+    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    lines += ["| " + " | ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) + " |" for row in text]
+    return "\n".join(lines)
+
+
+def _numpy_rhs(system, params_row):
+    """A plain numpy vector field for one trajectory: the fastest fair scipy baseline."""
+    n, d = system.n_bodies, system.dim
+    m = params_row["masses"].numpy()
+    if system.name == "springs":
+        k = params_row["k"].numpy()
+        s = k.sum()
+
+        def rhs(_, y):
+            q, p = y[: n * d].reshape(n, d), y[n * d :].reshape(n, d)
+            c = k @ q / s
+            return np.concatenate([(p / m[:, None]).ravel(), (-2 * s * k[:, None] * (q - c)).ravel()])
+
+        return rhs
+    a = system.coupling({k: v.unsqueeze(0) for k, v in params_row.items()})[0].numpy()
+    aa = np.outer(a, a) * (1 - np.eye(n))
+    eps2 = system.softening**2
+
+    def rhs(_, y):
+        q, p = y[: n * d].reshape(n, d), y[n * d :].reshape(n, d)
+        diff = q[:, None, :] - q[None, :, :]
+        r2 = (diff**2).sum(-1) + eps2
+        force = system.strength * ((aa / r2**1.5)[..., None] * diff).sum(1)
+        return np.concatenate([(p / m[:, None]).ravel(), force.ravel()])
+
+    return rhs
+
+
+def _scipy_loop(system, q0, p0, params, t, rtol):
+    """solve_ivp(DOP853) one trajectory at a time; returns (q, p) like ``integrate``."""
+    B, T = q0.shape[0], t.numel()
+    q_out = np.empty((B, T, system.n_bodies, system.dim))
+    p_out = np.empty_like(q_out)
+    for b in range(B):
+        rhs = _numpy_rhs(system, {k: v[b] for k, v in params.items()})
+        y0 = np.concatenate([q0[b].numpy().ravel(), p0[b].numpy().ravel()])
+        sol = solve_ivp(rhs, (0.0, float(t[-1])), y0, method="DOP853", t_eval=t.numpy(), rtol=rtol, atol=rtol * 1e-2)
+        half = y0.size // 2
+        q_out[b] = sol.y[:half].T.reshape(T, system.n_bodies, system.dim)
+        p_out[b] = sol.y[half:].T.reshape(T, system.n_bodies, system.dim)
+    return torch.from_numpy(q_out), torch.from_numpy(p_out)
+
+
+def speed(recipe_name: str, n_torch: int, n_scipy: int) -> dict:
+    """Trajectories per second: batched torch (the recipe's integrator) vs scipy at the same max energy error."""
+    recipe = load_recipe(ROOT / "datasets" / f"{recipe_name}.toml")
+    system = recipe.build_system()
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(n_torch, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64)
+
+    def run_torch(linear: bool):
+        old = type(system).linear
+        type(system).linear = linear and old
+        try:
+            start = time.perf_counter()
+            q, p = integrate(system, q0, p0, params, t, method=recipe.integrator, substeps=recipe.substeps)
+            return q, p, time.perf_counter() - start
+        finally:
+            type(system).linear = old
+
+    q, p, torch_seconds = run_torch(linear=True)
+    _, errors = relative_energy_error(system, q, p, params)
+    sub = {k: v[:n_scipy] for k, v in params.items()}
+    target = float(errors[:n_scipy].max())  # the torch error on the very trajectories scipy integrates
+    chosen = None
+    for rtol in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13):
+        start = time.perf_counter()
+        qs, ps = _scipy_loop(system, q0[:n_scipy], p0[:n_scipy], sub, t, rtol)
+        seconds = time.perf_counter() - start
+        _, err = relative_energy_error(system, qs, ps, sub)
+        chosen = {"rtol": rtol, "seconds": seconds, "max_energy_error": float(err.max())}
+        if chosen["max_energy_error"] <= target:
+            break
+    row = {
+        "recipe": recipe_name,
+        "integrator": f"{recipe.integrator} x{recipe.substeps}",
+        "torch_traj_per_s": n_torch / torch_seconds,
+        "torch_max_energy_error": float(errors.max()),
+        "torch_target_error_on_scipy_subset": target,
+        "scipy_rtol": chosen["rtol"],
+        "scipy_max_energy_error": chosen["max_energy_error"],
+        "scipy_traj_per_s": n_scipy / chosen["seconds"],
+        "n_torch": n_torch,
+        "n_scipy": n_scipy,
+    }
+    row["speedup"] = row["torch_traj_per_s"] / row["scipy_traj_per_s"]
+    if type(system).linear:
+        _, _, step_seconds = run_torch(linear=False)
+        row["torch_step_by_step_traj_per_s"] = n_torch / step_seconds
+        row["speedup_step_by_step"] = row["torch_step_by_step_traj_per_s"] / row["scipy_traj_per_s"]
+    return row
+
+
+def recipe_cost(name: str, quick: bool) -> dict:
+    """Generate one recipe in a fresh process: wall seconds, peak memory, size, energy error."""
+    with tempfile.TemporaryDirectory() as tmp:
+        recipe_path = ROOT / "datasets" / f"{name}.toml"
+        if quick:
+            small = Path(tmp) / f"{name}.toml"
+            small.write_text(_with_splits(recipe_path.read_text(), 20, 5, 5))
+            recipe_path = small
+        out = Path(tmp) / f"{name}.h5"
+        code = (
+            "import json\n"
+            "from hamilton_lie import load_recipe, generate_dataset\n"
+            f"r = generate_dataset(load_recipe({str(recipe_path)!r}), {str(out)!r})\n"
+            # VmHWM belongs to this process's memory map; ru_maxrss would carry the parent's over exec
+            "peak = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
+            "print(json.dumps({'seconds': r.seconds, 'peak_mib': peak, 'size_mib': r.size_bytes / 2**20,"
+            " 'max_rel_energy_error': r.max_rel_energy_error, 'trajectories': r.n_trajectories}))\n"
+        )
+        done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT)
+        return {"recipe": name, **json.loads(done.stdout.strip().splitlines()[-1])}
+
+
+def _with_splits(text: str, train: int, val: int, test: int) -> str:
+    lines, in_splits = [], False
+    for line in text.splitlines():
+        if line.strip().startswith("["):
+            in_splits = line.strip() == "[splits]"
+            lines.append(line)
+            if in_splits:
+                lines += [f"train = {train}", f"val = {val}", f"test = {test}"]
+            continue
+        if not in_splits:
+            lines.append(line)
+    return "\n".join(lines) + "\n"
+
+
+def lieconv_accuracy(n: int) -> dict:
+    """How exact is the published benchmark's ground truth? RK4 data against the exact linear flow.
+
+    Global: each trajectory against the exact solution from its own initial state. Local, at the
+    resolution of the benchmark's metrics: from every data state z(t0), the data 4 and 99 steps later
+    against the exact flow from z(t0); reported as the benchmark's MSE (mean over the 24 state
+    coordinates and over windows).
+    """
+    recipe = load_recipe(ROOT / "datasets" / "springs-2d-lieconv.toml")
+    system = recipe.build_system()
+    g = torch.Generator().manual_seed(1)
+    params = system.sample_params(n, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64)
+    q, p = integrate(system, q0, p0, params, t, method="rk4", substeps=1)
+    qe, pe = system.exact_solution(q0, p0, params, t)
+    _, energy_error = relative_energy_error(system, q, p, params)
+    num = ((q - qe).pow(2).sum((-1, -2)) + (p - pe).pow(2).sum((-1, -2))).sqrt()
+    rel = (num / (qe.pow(2).sum((-1, -2)) + pe.pow(2).sum((-1, -2))).sqrt()).amax(1)
+    out = {
+        "n_trajectories": n,
+        "rel_state_error_median": float(rel.median()),
+        "rel_state_error_p95": float(rel.quantile(0.95)),
+        "rel_state_error_max": float(rel.max()),
+        "rel_energy_error_median": float(energy_error.median()),
+        "rel_energy_error_max": float(energy_error.max()),
+    }
+    for steps in (4, 99):
+        starts = torch.arange(0, recipe.n_steps - steps, 25)
+        sq, sp = [], []
+        for s in starts.tolist():
+            qx, px = system.exact_solution(q[:, s], p[:, s], params, t[: steps + 1])
+            sq.append((q[:, s : s + steps + 1] - qx).pow(2))
+            sp.append((p[:, s : s + steps + 1] - px).pow(2))
+        mse = torch.cat([torch.stack(sq), torch.stack(sp)], dim=-1).mean()
+        out[f"window_mse_{steps + 1}_samples"] = float(mse)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs")
+    parser.add_argument("--part", choices=("speed", "recipes", "lieconv"), action="append")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "simulate.json")
+    args = parser.parse_args()
+    parts = args.part or ["speed", "recipes", "lieconv"]
+    results = {
+        "machine": {
+            "platform": platform.platform(),
+            "processor": platform.processor(),
+            "torch": torch.__version__,
+            "threads": torch.get_num_threads(),
+        }
+    }
+    if "speed" in parts:
+        n_torch, n_scipy = (200, 5) if args.quick else (5200, 50)
+        rows = [speed("springs-2d", n_torch, n_scipy), speed("gravity-2d", n_torch // 4, max(2, n_scipy // 5))]
+        results["speed"] = rows
+        print("\nBatched torch integration vs a per-trajectory scipy DOP853 loop at the same max energy error")
+        fmt = [
+            {
+                "recipe": r["recipe"],
+                "torch integrator": r["integrator"],
+                "torch traj/s": f"{r['torch_traj_per_s']:.0f}",
+                "torch step-by-step traj/s": f"{r['torch_step_by_step_traj_per_s']:.0f}"
+                if "torch_step_by_step_traj_per_s" in r
+                else "-",
+                "scipy traj/s": f"{r['scipy_traj_per_s']:.2f}",
+                "scipy rtol": f"{r['scipy_rtol']:.0e}",
+                "max energy error torch / scipy": f"{r['torch_target_error_on_scipy_subset']:.1e} / {r['scipy_max_energy_error']:.1e}",
+                "speed-up": f"{r['speedup']:.0f}x"
+                + (f" ({r['speedup_step_by_step']:.0f}x step-by-step)" if "speedup_step_by_step" in r else ""),
+            }
+            for r in rows
+        ]
+        print(_table(fmt, list(fmt[0])))
+    if "recipes" in parts:
+        rows = [recipe_cost(name, args.quick) for name in RECIPES]
+        results["recipes"] = rows
+        print("\nGenerating each shipped recipe (fresh process each; peak = max resident memory)")
+        fmt = [
+            {
+                "recipe": r["recipe"],
+                "trajectories": r["trajectories"],
+                "seconds": f"{r['seconds']:.1f}",
+                "peak memory (MiB)": f"{r['peak_mib']:.0f}",
+                "size (MiB)": f"{r['size_mib']:.1f}",
+                "max rel. energy error": f"{r['max_rel_energy_error']:.1e}",
+            }
+            for r in rows
+        ]
+        print(_table(fmt, list(fmt[0])))
+    if "lieconv" in parts:
+        row = lieconv_accuracy(100 if args.quick else 2000)
+        results["lieconv_accuracy"] = row
+        print("\nThe published spring data (RK4, one step per sample) against the exact solution")
+        print(_table([{k: f"{v:.2e}" if isinstance(v, float) else v for k, v in row.items()}], list(row)))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

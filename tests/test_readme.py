@@ -1,0 +1,23 @@
+"""The README's Python examples run (on the tiny dataset instead of a full one)."""
+
+import re
+
+
+def _blocks(root):
+    return re.findall(r"```python\n(.*?)```", (root / "README.md").read_text(), flags=re.S)
+
+
+def test_readme_simulation_example(root):
+    namespace = {}
+    exec(_blocks(root)[0], namespace)
+    energy = namespace["H"]
+    assert energy.shape == (128, 500)
+    assert ((energy - energy[:, :1]).abs() / energy[:, :1]).max() < 1e-9
+
+
+def test_readme_training_data_example(root, tiny_h5):
+    code = _blocks(root)[1].replace('"datasets/springs-2d.h5"', repr(str(tiny_h5))).replace("range(10)", "range(2)")
+    namespace = {}
+    exec(code, namespace)
+    batch = namespace["batch"]
+    assert batch["q"].shape[1:] == (5, 6, 2) and batch["params"]["k"].shape[1:] == (6,)

@@ -19,3 +19,5 @@ ALL_SYSTEMS = {
 
 DATASET_RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
 ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")
+
+ALL_GROUPS = ("Trivial2", "Trivial3", "T2", "T3", "SO2", "SE2", "SO3", "SE3")

@@ -28,9 +28,11 @@ import torch
 
 Tensor = torch.Tensor
 
-# Below these angles the closed forms lose precision and Taylor series take over; the series are
-# truncated where the next term is below float64 round-off at the threshold.
-_SMALL = 1e-3
+# Below _SERIES (radians) the closed forms with cancellations ((1 - cos x) / x^2 loses about
+# eps / x^2) give way to Taylor series carried to x^8, whose truncation error at 0.1 is below 1e-19.
+# so3_log's own series is shorter and switches earlier; near pi it changes method (see there).
+_SERIES = 0.1
+_LOG_SMALL = 1e-3
 _NEAR_PI = 1e-3
 
 
@@ -75,28 +77,42 @@ def relative(a: Element, b: Element) -> Element:
 
 
 # -- scalar helpers with safe derivatives ------------------------------------------------------
+def _series_or(theta2: Tensor, series: tuple[float, ...], closed) -> Tensor:
+    """sum_k series[k] theta2^k where theta2 < _SERIES^2, else closed(safe theta2); NaN-free gradients."""
+    small = theta2 < _SERIES**2
+    safe = torch.where(small, torch.full_like(theta2, 1.0), theta2)
+    value = torch.zeros_like(theta2)
+    for c in reversed(series):
+        value = value * theta2 + c
+    return torch.where(small, value, closed(safe))
+
+
+# Taylor coefficients in theta^2 of the functions below
+_SINC = (1.0, -1 / 6, 1 / 120, -1 / 5040, 1 / 362880)  # sin x / x
+_COSC = (1 / 2, -1 / 24, 1 / 720, -1 / 40320, 1 / 3628800)  # (1 - cos x) / x^2
+_SINC3 = (1 / 6, -1 / 120, 1 / 5040, -1 / 362880, 1 / 39916800)  # (x - sin x) / x^3
+_HALF_COT = (1.0, -1 / 12, -1 / 720, -1 / 30240, -1 / 1209600)  # (x / 2) cot(x / 2)
+_VINV = (1 / 12, 1 / 720, 1 / 30240, 1 / 1209600, 1 / 47900160)  # (1 - (x / 2) cot(x / 2)) / x^2
+
+
 def _sinc(theta: Tensor) -> Tensor:
     """sin(x) / x."""
-    small = theta.abs() < _SMALL
-    safe = torch.where(small, torch.ones_like(theta), theta)
-    t2 = theta * theta
-    return torch.where(small, 1 - t2 / 6 + t2 * t2 / 120, torch.sin(safe) / safe)
+    return _series_or(theta * theta, _SINC, lambda t2: torch.sin(t2.sqrt()) / t2.sqrt())
+
+
+def _cosc(theta2: Tensor) -> Tensor:
+    """(1 - cos x) / x^2 as a function of x^2."""
+    return _series_or(theta2, _COSC, lambda t2: (1 - torch.cos(t2.sqrt())) / t2)
 
 
 def _one_minus_cos_over(theta: Tensor) -> Tensor:
     """(1 - cos x) / x."""
-    small = theta.abs() < _SMALL
-    safe = torch.where(small, torch.ones_like(theta), theta)
-    t2 = theta * theta
-    return torch.where(small, theta / 2 - theta * t2 / 24 + theta * t2 * t2 / 720, (1 - torch.cos(safe)) / safe)
+    return theta * _cosc(theta * theta)
 
 
 def _half_cot_half(theta: Tensor) -> Tensor:
     """(x / 2) cot(x / 2), smooth on (-2 pi, 2 pi)."""
-    small = theta.abs() < _SMALL
-    safe = torch.where(small, torch.ones_like(theta), theta)
-    t2 = theta * theta
-    return torch.where(small, 1 - t2 / 12 - t2 * t2 / 720, (safe / 2) / torch.tan(safe / 2))
+    return _series_or(theta * theta, _HALF_COT, lambda t2: (t2.sqrt() / 2) / torch.tan(t2.sqrt() / 2))
 
 
 def _rot2(theta: Tensor) -> Tensor:
@@ -121,11 +137,8 @@ def _vee(m: Tensor) -> Tensor:
 def so3_exp(w: Tensor) -> Tensor:
     """Rodrigues' formula: ``(..., 3) -> (..., 3, 3)``, Taylor-guarded at 0."""
     t2 = (w * w).sum(-1)
-    small = t2 < _SMALL**2
-    safe_t2 = torch.where(small, torch.ones_like(t2), t2)
-    theta = safe_t2.sqrt()
-    a = torch.where(small, 1 - t2 / 6 + t2 * t2 / 120, torch.sin(theta) / theta)
-    b = torch.where(small, 0.5 - t2 / 24 + t2 * t2 / 720, (1 - torch.cos(theta)) / safe_t2)
+    a = _series_or(t2, _SINC, lambda s: torch.sin(s.sqrt()) / s.sqrt())
+    b = _cosc(t2)
     k = _hat(w)
     eye = torch.eye(3, dtype=w.dtype, device=w.device)
     return eye + a[..., None, None] * k + b[..., None, None] * (k @ k)
@@ -141,7 +154,7 @@ def so3_log(r: Tensor) -> Tensor:
     v = _vee(r)  # sin(theta) n
     cos = ((r[..., 0, 0] + r[..., 1, 1] + r[..., 2, 2]) - 1) / 2
     x = 1 - cos  # theta^2 / 2 - ..., from the trace: smooth even at the identity
-    small = x < _SMALL**2 / 2
+    small = x < _LOG_SMALL**2 / 2
     near_pi = cos < -1 + _NEAR_PI**2 / 2
     mid = ~(small | near_pi)
     sin_safe = torch.where(mid | near_pi, (v * v).sum(-1), torch.ones_like(x)).clamp_min(1e-300).sqrt()
@@ -167,22 +180,14 @@ def so3_log(r: Tensor) -> Tensor:
 def _so3_left_jacobian(w: Tensor, inverse_: bool) -> Tensor:
     """V(w) (for SE(3) exp) or its inverse (for log): ``(..., 3) -> (..., 3, 3)``."""
     t2 = (w * w).sum(-1)
-    small = t2 < _SMALL**2
-    safe_t2 = torch.where(small, torch.ones_like(t2), t2)
-    theta = safe_t2.sqrt()
     k = _hat(w)
     eye = torch.eye(3, dtype=w.dtype, device=w.device)
     if inverse_:
-        # V^-1 = I - K/2 + c K^2, c = (1 - theta sin / (2 (1 - cos))) / theta^2
-        c = torch.where(
-            small,
-            1 / 12 + t2 / 720 + t2 * t2 / 30240,
-            (1 - theta * torch.sin(theta) / (2 * (1 - torch.cos(theta)))) / safe_t2,
-        )
+        # V^-1 = I - K / 2 + c K^2, c = (1 - (x / 2) cot(x / 2)) / x^2
+        c = _series_or(t2, _VINV, lambda s: (1 - (s.sqrt() / 2) / torch.tan(s.sqrt() / 2)) / s)
         return eye - k / 2 + c[..., None, None] * (k @ k)
-    b = torch.where(small, 0.5 - t2 / 24 + t2 * t2 / 720, (1 - torch.cos(theta)) / safe_t2)
-    c = torch.where(small, 1 / 6 - t2 / 120 + t2 * t2 / 5040, (theta - torch.sin(theta)) / (safe_t2 * theta))
-    return eye + b[..., None, None] * k + c[..., None, None] * (k @ k)
+    c = _series_or(t2, _SINC3, lambda s: (s.sqrt() - torch.sin(s.sqrt())) / (s * s.sqrt()))
+    return eye + _cosc(t2)[..., None, None] * k + c[..., None, None] * (k @ k)
 
 
 # -- finite rotation groups --------------------------------------------------------------------

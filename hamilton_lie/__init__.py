@@ -5,9 +5,15 @@ The public surface is re-exported here; everything else is an implementation det
 
 __version__ = "0.1.0"
 
+from . import groups, testing
+from .attention import LieSelfAttention
 from .data import DatasetInfo, TrajectoryDataset, check_dataset, load_split
+from .dynamics import hamiltonian_vector_field
 from .errors import DatasetError, HamiltonLieError, RecipeError
 from .generate import GenerateResult, generate_dataset
+from .lie_transformer import LieTransformer
+from .mlp_hamiltonian import MLPHamiltonian
+from .models import get_model, list_models, register_model
 from .recipes import Recipe, load_recipe, parse_recipe
 
 __all__ = [
@@ -15,13 +21,22 @@ __all__ = [
     "DatasetInfo",
     "GenerateResult",
     "HamiltonLieError",
+    "LieSelfAttention",
+    "LieTransformer",
+    "MLPHamiltonian",
     "Recipe",
     "RecipeError",
     "TrajectoryDataset",
     "__version__",
     "check_dataset",
     "generate_dataset",
+    "get_model",
+    "groups",
+    "hamiltonian_vector_field",
+    "list_models",
     "load_recipe",
     "load_split",
     "parse_recipe",
+    "register_model",
+    "testing",
 ]

@@ -124,14 +124,14 @@ def _hat(w: Tensor) -> Tensor:
     """so(3) vector ``(..., 3)`` -> skew matrix ``(..., 3, 3)``."""
     z = torch.zeros_like(w[..., 0])
     x, y, zz = w[..., 0], w[..., 1], w[..., 2]
-    return torch.stack(
-        [torch.stack([z, -zz, y], -1), torch.stack([zz, z, -x], -1), torch.stack([-y, x, z], -1)], -2
-    )
+    return torch.stack([torch.stack([z, -zz, y], -1), torch.stack([zz, z, -x], -1), torch.stack([-y, x, z], -1)], -2)
 
 
 def _vee(m: Tensor) -> Tensor:
     """Skew part of a matrix as a vector: vee((M - M^T) / 2)."""
-    return 0.5 * torch.stack([m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1)
+    return 0.5 * torch.stack(
+        [m[..., 2, 1] - m[..., 1, 2], m[..., 0, 2] - m[..., 2, 0], m[..., 1, 0] - m[..., 0, 1]], -1
+    )
 
 
 def so3_exp(w: Tensor) -> Tensor:
@@ -350,11 +350,13 @@ class Group:
     def _smooth(self, rel: Element) -> Tensor:
         return self.log(rel)
 
+    def lift_size(self, requested: int) -> int:
+        """How many elements ``lift`` gives each point when ``requested`` are asked for."""
+        return requested if self.rotations else 1
+
     def _check_points(self, x: Tensor) -> None:
         if x.dim() != 3 or x.shape[-1] != self.dim:
-            raise ValueError(
-                f"{self!r} acts on points of shape (batch, n_bodies, {self.dim}), got {tuple(x.shape)}"
-            )
+            raise ValueError(f"{self!r} acts on points of shape (batch, n_bodies, {self.dim}), got {tuple(x.shape)}")
 
     def _grid(self, n: int, dtype, device) -> Tensor:
         """``n`` stabiliser rotations (a subgroup where one exists): ``(n, dim, dim)``."""
@@ -470,6 +472,9 @@ class SO2(_RotationGroup):
 
     def _smooth(self, rel):
         return torch.stack([rel.R[..., 0, 0], rel.R[..., 1, 0]], -1)
+
+    def lift_size(self, requested):
+        return 1
 
     def lift(self, x, n_samples=1, random=False, generator=None):
         self._check_points(x)
@@ -611,6 +616,9 @@ class SE3(_RotationGroup):
 
     def _smooth(self, rel):
         return torch.cat([rel.R.flatten(-2), rel.t], -1)
+
+    def lift_size(self, requested):
+        return self.finite.shape[0]
 
     def lift(self, x, n_samples=None, random=False, generator=None):
         self._check_points(x)

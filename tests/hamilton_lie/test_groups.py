@@ -190,7 +190,10 @@ def test_exp_log_gradcheck_and_gradgradcheck(name, where, generator):
 
 def test_so3_log_derivatives_finite_at_identity_and_switch_points():
     for angle in (0.0, 1e-3 * (1 - 1e-9), 1e-3 * (1 + 1e-9), math.pi - 1e-3 * (1 + 1e-9)):
-        w = torch.tensor([angle, 0.0, 0.0], dtype=torch.float64) @ so3_exp(torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)).T
+        w = (
+            torch.tensor([angle, 0.0, 0.0], dtype=torch.float64)
+            @ so3_exp(torch.tensor([0.3, -0.2, 0.5], dtype=torch.float64)).T
+        )
         r = so3_exp(w).requires_grad_(True)
         out = so3_log(r)
         (grad,) = torch.autograd.grad(out.sum(), r, create_graph=True)

@@ -1,0 +1,246 @@
+"""The LieTransformer energy model (Hutchinson et al., "LieTransformer: Equivariant self-attention
+for Lie Groups", ICML 2021): lift -> LieSelfAttention blocks -> invariant pooling -> MLP -> H.
+
+The model maps a set of bodies to a scalar energy invariant under its group:
+
+1. **Lift.** Each body's position is lifted to group elements u (``lift_samples`` per body, a
+   deterministic grid in eval mode and a randomly offset one in training). Momenta are expressed in
+   each element's frame, R_u^T p, which makes them invariant; per-body scalars (masses, spring
+   constants, charges) pass through; orbit invariants (e.g. |x| for SO(d)) are appended.
+2. **Attend.** Pre-LayerNorm residual blocks of LieSelfAttention (content + location kernels on
+   the pair features of u_a^-1 u_b) and a pointwise MLP, over all tokens or over the tokens of each
+   body's k nearest bodies (distances |q_i - q_j| are invariant under every group here), gathered
+   so that memory is O(N k).
+3. **Pool and read out.** Masked mean over tokens, then an MLP to a scalar.
+
+``energy="potential"`` predicts V(q) and adds the kinetic term sum |p|^2 / (2 m) analytically (the
+reference's spring model); ``energy="full"`` predicts H(q, p) from momenta too. Activations are SiLU:
+the Hamiltonian is differentiated twice in training.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .attention import LieSelfAttention, gather_neighbours
+from .groups import Element, Group
+
+ENERGY_HEADS = ("potential", "full")
+ATTENTION = ("full", "knn")
+
+
+def check_inputs(q: torch.Tensor, p: torch.Tensor, params: dict, dim: int, names: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` naming expected and received shapes, dtypes and devices."""
+    if q.dim() != 3 or q.shape[-1] != dim:
+        raise ValueError(f"q must have shape (batch, n_bodies, {dim}), got {tuple(q.shape)}")
+    if p.shape != q.shape:
+        raise ValueError(f"p must have the shape of q, {tuple(q.shape)}, got {tuple(p.shape)}")
+    if p.dtype != q.dtype or p.device != q.device:
+        raise ValueError(f"q and p must share dtype and device, got {q.dtype}/{q.device} and {p.dtype}/{p.device}")
+    for name in names:
+        if name not in params:
+            raise ValueError(f"params must contain {name!r} (shape (batch, n_bodies)); got keys {sorted(params)}")
+        value = params[name]
+        if tuple(value.shape) != tuple(q.shape[:2]):
+            raise ValueError(f"params[{name!r}] must have shape {tuple(q.shape[:2])}, got {tuple(value.shape)}")
+        if value.device != q.device:
+            raise ValueError(f"params[{name!r}] is on {value.device} but q is on {q.device}")
+
+
+def kinetic_energy(p: torch.Tensor, masses: torch.Tensor) -> torch.Tensor:
+    """sum_i |p_i|^2 / (2 m_i): ``(B, N, d), (B, N) -> (B,)``."""
+    return (p.pow(2).sum(-1) / (2 * masses)).sum(-1)
+
+
+def mlp(sizes: list[int]) -> nn.Sequential:
+    """Linear layers with SiLU between them (none after the last)."""
+    layers: list[nn.Module] = []
+    for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
+        layers.append(nn.Linear(a, b))
+        if i < len(sizes) - 2:
+            layers.append(nn.SiLU())
+    return nn.Sequential(*layers)
+
+
+class Block(nn.Module):
+    """Pre-LayerNorm residual block: f + attn(LN f), then f + MLP(LN f)."""
+
+    def __init__(self, dim: int, heads: int, pair_dim: int, kernel_dim: int, logits: str, normalisation: str):
+        super().__init__()
+        self.norm1 = nn.LayerNorm(dim)
+        self.attention = LieSelfAttention(dim, heads, pair_dim, kernel_dim, logits, normalisation)
+        self.norm2 = nn.LayerNorm(dim)
+        self.mlp = mlp([dim, dim, dim])
+
+    def forward(self, f, pairs, index, mask):
+        f = f + self.attention(self.norm1(f), pairs, index, mask)
+        return f + self.mlp(self.norm2(f))
+
+
+@dataclass(frozen=True)
+class Tokens:
+    """The lifted set: features ``(B, M, C_in)``, elements ``(B, M)``, orbit invariants ``(B, M, O)``
+    and the token mask ``(B, M)`` (None when every body is real). Token m belongs to body m // S."""
+
+    features: torch.Tensor
+    element: Element
+    orbit: torch.Tensor
+    mask: torch.Tensor | None
+
+
+class LieTransformer(nn.Module):
+    """Scalar energy model H(q, p, params), invariant under ``group``.
+
+    Arguments:
+        group: a :mod:`hamilton_lie.groups` group acting on R^d.
+        scalar_features: names of per-body parameters fed to the model, e.g. ``("masses", "k")``.
+        dim_hidden: channels (default 160, the reference's spring model).
+        num_layers: attention blocks (default 5).
+        num_heads: heads (default 8).
+        kernel_dim: width of the location-kernel MLPs (default 16).
+        lift_samples: elements per body (1 for T(d); the C_n grid size for SE(2)/SO(3); SE(3)
+            uses its finite group's order and ignores this).
+        logits: ``sum`` | ``product`` | ``mlp``; normalisation: ``softmax`` | ``dot_product``.
+        attention: ``"full"`` (all tokens) or ``"knn"`` (the tokens of the ``neighbours`` nearest
+            bodies, including the body itself).
+        energy: ``"potential"`` (V(q) + analytic kinetic; needs ``masses``) or ``"full"``.
+
+    Example:
+        >>> import torch
+        >>> from hamilton_lie import groups
+        >>> model = LieTransformer(groups.SE2(), ("masses", "k"), dim_hidden=32, num_layers=2, num_heads=4,
+        ...                        lift_samples=4).double().eval()
+        >>> q, p = torch.randn(3, 6, 2, dtype=torch.float64), torch.randn(3, 6, 2, dtype=torch.float64)
+        >>> params = {"masses": torch.ones(3, 6, dtype=torch.float64), "k": torch.ones(3, 6, dtype=torch.float64)}
+        >>> model(q, p, params).shape
+        torch.Size([3])
+    """
+
+    def __init__(
+        self,
+        group: Group,
+        scalar_features: tuple[str, ...] = ("masses", "k"),
+        dim_hidden: int = 160,
+        num_layers: int = 5,
+        num_heads: int = 8,
+        kernel_dim: int = 16,
+        lift_samples: int = 1,
+        logits: str = "sum",
+        normalisation: str = "dot_product",
+        attention: str = "full",
+        neighbours: int = 32,
+        energy: str = "potential",
+    ):
+        super().__init__()
+        if energy not in ENERGY_HEADS:
+            raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
+        if attention not in ATTENTION:
+            raise ValueError(f"attention must be one of {ATTENTION}, got {attention!r}")
+        if energy == "potential" and "masses" not in scalar_features:
+            raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
+        if lift_samples < 1 or neighbours < 1:
+            raise ValueError(f"lift_samples and neighbours must be positive, got {lift_samples}, {neighbours}")
+        self.group = group
+        self.scalar_features = tuple(scalar_features)
+        self.lift_samples = lift_samples
+        self.attention_kind = attention
+        self.neighbours = neighbours
+        self.energy = energy
+        in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
+        self.embed = nn.Linear(in_dim, dim_hidden)
+        self.blocks = nn.ModuleList(
+            Block(dim_hidden, num_heads, group.pair_dim, kernel_dim, logits, normalisation) for _ in range(num_layers)
+        )
+        self.readout = mlp([dim_hidden, dim_hidden, dim_hidden, 1])
+
+    def extra_repr(self) -> str:
+        return (
+            f"group={self.group!r}, lift_samples={self.lift_samples}, attention={self.attention_kind!r}"
+            + (f", neighbours={self.neighbours}" if self.attention_kind == "knn" else "")
+            + f", energy={self.energy!r}"
+        )
+
+    def lift(self, q, p, params, mask=None, generator=None) -> Tokens:
+        """Lift bodies to tokens (see the module docstring)."""
+        random = self.training and self.group.rotations
+        n_samples = self.group.lift_size(self.lift_samples)
+        lifted = self.group.lift(q, n_samples=n_samples, random=random, generator=generator)
+        u = lifted.element  # (B, N, S)
+        B, N, S = u.shape
+        parts = [torch.stack([params[k] for k in self.scalar_features], -1).unsqueeze(2).expand(B, N, S, -1)]
+        parts.append(lifted.orbit)
+        if self.energy == "full":
+            # momenta in each element's frame: R_u^T p is unchanged when u -> g u, p -> R_g p
+            parts.append((u.R.transpose(-1, -2) @ p.unsqueeze(2).unsqueeze(-1)).squeeze(-1))
+        d = self.group.dim
+        flat = Element(u.R.reshape(B, N * S, d, d), u.t.reshape(B, N * S, d))
+        token_mask = None if mask is None else mask.unsqueeze(2).expand(B, N, S).reshape(B, N * S)
+        features = torch.cat(parts, -1).reshape(B, N * S, -1)
+        return Tokens(features, flat, lifted.orbit.reshape(B, N * S, -1), token_mask)
+
+    def _neighbourhoods(self, q: torch.Tensor, tokens: Tokens):
+        """Neighbour token indices ``(B, M, K)`` (None for all-token attention) and the neighbour mask."""
+        B, N, _ = q.shape
+        S = tokens.features.shape[1] // N
+        if self.attention_kind == "full" or self.neighbours >= N:
+            mask = None if tokens.mask is None else tokens.mask.unsqueeze(1).expand(B, N * S, N * S)
+            return None, mask
+        k = self.neighbours
+        with torch.no_grad():
+            # nearest bodies by |q_i - q_j|, invariant under every group here; padded bodies are far
+            dist = torch.cdist(q, q)
+            if tokens.mask is not None:
+                body_mask = tokens.mask.view(B, N, S)[..., 0]
+                dist = dist.masked_fill(~body_mask.unsqueeze(1), float("inf"))
+            bodies = dist.topk(k, dim=-1, largest=False).indices  # (B, N, k)
+        # every token of body i attends to every token of its k bodies: (B, N, S, k, S) -> (B, M, k S)
+        samples = torch.arange(S, device=q.device)
+        index = (bodies.unsqueeze(-1) * S + samples).view(B, N, 1, k * S).expand(B, N, S, k * S)
+        index = index.reshape(B, N * S, k * S)
+        mask = None if tokens.mask is None else gather_neighbours(tokens.mask.unsqueeze(-1), index).squeeze(-1)
+        return index, mask
+
+    def _pairs(self, tokens: Tokens, index):
+        u, o = tokens.element, tokens.orbit
+        if index is None:
+            ua = Element(u.R.unsqueeze(2), u.t.unsqueeze(2))
+            ub = Element(u.R.unsqueeze(1), u.t.unsqueeze(1))
+            return self.group.pair_features(ua, ub, o.unsqueeze(2), o.unsqueeze(1))
+        ub = Element(gather_neighbours(u.R, index), gather_neighbours(u.t, index))
+        ua = Element(u.R.unsqueeze(2), u.t.unsqueeze(2))
+        return self.group.pair_features(ua, ub, o.unsqueeze(2), gather_neighbours(o, index))
+
+    def network_output(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
+        """The network's scalar output before the kinetic term: ``(B,)``."""
+        tokens = self.lift(q, p, params, mask, generator)
+        index, nbhd_mask = self._neighbourhoods(q, tokens)
+        pairs = self._pairs(tokens, index)
+        f = self.embed(tokens.features)
+        for block in self.blocks:
+            f = block(f, pairs, index, nbhd_mask)
+        if tokens.mask is None:
+            pooled = f.mean(1)
+        else:
+            w = tokens.mask.unsqueeze(-1).to(f.dtype)
+            pooled = (f * w).sum(1) / w.sum(1).clamp_min(1)
+        return self.readout(pooled).squeeze(-1)
+
+    def forward(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
+        """H(q, p): ``q, p (B, N, d)``, ``params`` name -> ``(B, N)``, optional ``mask (B, N)`` of
+        real (not padded) bodies -> ``(B,)``.
+
+        Raises:
+            ValueError: for shapes, dtypes or devices that do not fit, naming what was expected.
+        """
+        check_inputs(q, p, params, self.group.dim, self.scalar_features)
+        weight = self.embed.weight
+        if q.dtype != weight.dtype or q.device != weight.device:
+            raise ValueError(f"inputs are {q.dtype} on {q.device} but the model is {weight.dtype} on {weight.device}")
+        out = self.network_output(q, p, params, mask, generator)
+        if self.energy == "potential":
+            masses = params["masses"] if mask is None else params["masses"].masked_fill(~mask, float("inf"))
+            out = out + kinetic_energy(p, masses)
+        return out

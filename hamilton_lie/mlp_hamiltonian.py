@@ -1,0 +1,53 @@
+"""The FC-HNN baseline (Greydanus et al., 2019): an MLP on the flattened state, no symmetry."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from .lie_transformer import ENERGY_HEADS, check_inputs, kinetic_energy, mlp
+
+
+class MLPHamiltonian(nn.Module):
+    """H(q, p, params) = MLP([q, p, scalars] flattened), with the energy-model interface.
+
+    Arguments:
+        n_bodies, dim: the system size it is built for (the input layer depends on it).
+        scalar_features: per-body parameters fed to the network, e.g. ``("masses", "k")``.
+        hidden: width of the hidden layers (default 256); num_layers: hidden layers (default 3).
+        energy: ``"potential"`` (V from q and scalars, plus the analytic kinetic term) or ``"full"``.
+    """
+
+    def __init__(
+        self,
+        n_bodies: int,
+        dim: int,
+        scalar_features: tuple[str, ...] = ("masses", "k"),
+        hidden: int = 256,
+        num_layers: int = 3,
+        energy: str = "full",
+    ):
+        super().__init__()
+        if energy not in ENERGY_HEADS:
+            raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
+        if energy == "potential" and "masses" not in scalar_features:
+            raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
+        self.n_bodies, self.dim = n_bodies, dim
+        self.scalar_features = tuple(scalar_features)
+        self.energy = energy
+        per_body = dim * (2 if energy == "full" else 1) + len(self.scalar_features)
+        self.net = mlp([n_bodies * per_body, *[hidden] * num_layers, 1])
+
+    def forward(self, q: torch.Tensor, p: torch.Tensor, params: dict, mask=None, generator=None) -> torch.Tensor:
+        """``q, p (B, N, d)`` -> ``(B,)``; ``mask`` and ``generator`` are accepted for interface parity."""
+        check_inputs(q, p, params, self.dim, self.scalar_features)
+        if q.shape[1] != self.n_bodies:
+            raise ValueError(
+                f"this MLPHamiltonian was built for {self.n_bodies} bodies, got q of shape {tuple(q.shape)}"
+            )
+        parts = [q] + ([p] if self.energy == "full" else [])
+        parts.append(torch.stack([params[k] for k in self.scalar_features], -1))
+        out = self.net(torch.cat(parts, -1).flatten(1)).squeeze(-1)
+        if self.energy == "potential":
+            out = out + kinetic_energy(p, params["masses"])
+        return out

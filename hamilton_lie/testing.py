@@ -55,7 +55,7 @@ def equivariance_errors(fn: Callable, inputs: tuple, elements: Element) -> torch
             g64 = Element(g.R.double().unsqueeze(-3), torch.zeros_like(g.t, dtype=torch.float64).unsqueeze(-2))
             expected = torch.cat([rotate(g64, base[0].double()), rotate(g64, base[1].double())], 1)
             out.append(_relative(torch.cat(moved, 1), expected, torch.cat(base, 1)))
-    return torch.stack(out)
+    return torch.stack(out).detach()
 
 
 def assert_equivariant(

@@ -1,0 +1,218 @@
+"""Energy models: exact invariances, vector-field equivariance, permutations, neighbourhoods, bad input."""
+
+import math
+
+import pytest
+import torch
+
+from hamilton_lie import LieTransformer, MLPHamiltonian, get_model, hamiltonian_vector_field, list_models
+from hamilton_lie.attention import LieSelfAttention
+from hamilton_lie.groups import SE2, SE3, SO2, SO3, Element, T, Trivial, cyclic_rotations, finite_rotations_3d
+from hamilton_lie.testing import assert_equivariant
+
+SMALL = dict(dim_hidden=16, num_layers=2, num_heads=2, kernel_dim=8)
+
+# name -> (group factory, lift samples, the rotations the eval model is exactly invariant to)
+MODELS = {
+    "Trivial2": (lambda: Trivial(2), 1, None),
+    "Trivial3": (lambda: Trivial(3), 1, None),
+    "T2": (lambda: T(2), 1, None),
+    "T3": (lambda: T(3), 1, None),
+    "SO2": (SO2, 1, "all"),
+    "SE2-C4": (SE2, 4, cyclic_rotations(4)),
+    "SE2-C6": (SE2, 6, cyclic_rotations(6)),
+    "SO3": (SO3, 4, None),
+    "SE3-tetrahedral": (lambda: SE3("tetrahedral"), None, finite_rotations_3d("tetrahedral")),
+    "SE3-octahedral": (lambda: SE3("octahedral"), None, finite_rotations_3d("octahedral")),
+}
+
+
+def _model(name, attention="full", energy="full", **overrides):
+    make, samples, _ = MODELS[name]
+    config = {"neighbours": 3, **SMALL, **overrides}
+    torch.manual_seed(0)
+    return (
+        LieTransformer(make(), ("masses", "k"), lift_samples=samples or 1, attention=attention, energy=energy, **config)
+        .double()
+        .eval()
+    )
+
+
+def _inputs(dim, batch=3, n=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    q = torch.randn(batch, n, dim, generator=g, dtype=torch.float64)
+    p = torch.randn(batch, n, dim, generator=g, dtype=torch.float64)
+    params = {
+        "masses": 0.5 + torch.rand(batch, n, generator=g, dtype=torch.float64),
+        "k": torch.rand(batch, n, generator=g, dtype=torch.float64),
+    }
+    return q, p, params
+
+
+def _field(model):
+    def field(q, p, params):
+        return hamiltonian_vector_field(model, q, p, params)
+
+    return field
+
+
+def _rotations_as_elements(rotations, batch, generator, translate):
+    n, d = rotations.shape[0], rotations.shape[-1]
+    t = torch.randn(n, batch, d, generator=generator, dtype=torch.float64) if translate else torch.zeros(n, batch, d)
+    return Element(rotations[:, None].expand(n, batch, d, d), t.double())
+
+
+CASES = [(name, att, energy) for name in MODELS for att in ("full", "knn") for energy in ("full", "potential")]
+
+
+@pytest.mark.parametrize("name, attention, energy", CASES)
+def test_exact_invariances(name, attention, energy):
+    """Translations (for groups with them), and the rotations the eval model is built to be exact for."""
+    model = _model(name, attention, energy)
+    group = model.group
+    inputs = _inputs(group.dim)
+    g = torch.Generator().manual_seed(1)
+    rotations = MODELS[name][2]
+    if group.translations:
+        translations = T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)
+        assert_equivariant(model, group, inputs, elements=translations, rtol=1e-10)
+        assert_equivariant(_field(model), group, inputs, elements=translations, rtol=1e-10)
+    if rotations is not None:
+        if isinstance(rotations, str):
+            elements = group.sample((6, 3), generator=g)
+        else:
+            elements = _rotations_as_elements(rotations[:8], 3, g, translate=group.translations)
+        assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
+        assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name", ["T2", "SE2-C4", "Trivial2"])
+def test_non_symmetries_are_detected(name):
+    """The check can fail: a rotation that is not in the model's group changes H."""
+    model = _model(name)
+    group = SO2()
+    angle = torch.tensor(2 * math.pi / 7 if name != "Trivial2" else 0.9, dtype=torch.float64)
+    R = torch.stack([torch.cos(angle), -torch.sin(angle), torch.sin(angle), torch.cos(angle)]).view(1, 1, 2, 2)
+    elements = Element(R.expand(1, 3, 2, 2), torch.zeros(1, 3, 2, dtype=torch.float64))
+    with pytest.raises(AssertionError, match="is not SO2\\(\\)-equivariant: relative error"):
+        assert_equivariant(model, group, _inputs(2), elements=elements, rtol=1e-10)
+
+
+@pytest.mark.parametrize("name, attention", [(n, a) for n in MODELS for a in ("full", "knn")])
+def test_permutation_invariance(name, attention):
+    model = _model(name, attention)
+    q, p, params = _inputs(model.group.dim)
+    perm = torch.randperm(q.shape[1], generator=torch.Generator().manual_seed(3))
+    h = model(q, p, params)
+    h_perm = model(q[:, perm], p[:, perm], {k: v[:, perm] for k, v in params.items()})
+    assert ((h - h_perm).abs() / h.abs()).max() <= 1e-12
+
+
+def test_knn_matches_a_masked_dense_reference():
+    """The gathered O(N k) attention against dense attention with everything outside the k nearest masked."""
+    torch.manual_seed(0)
+    for normalisation in ("softmax", "dot_product"):
+        layer = LieSelfAttention(8, 2, pair_dim=2, kernel_dim=4, normalisation=normalisation).double()
+        B, M, k = 2, 7, 3
+        f = torch.randn(B, M, 8, dtype=torch.float64)
+        x = torch.randn(B, M, 2, dtype=torch.float64)
+        pairs_all = x.unsqueeze(1) - x.unsqueeze(2)  # (B, M, M, 2)
+        index = torch.cdist(x, x).topk(k, largest=False).indices
+        pairs = torch.gather(pairs_all, 2, index.unsqueeze(-1).expand(B, M, k, 2))
+        fast = layer(f, pairs, index, None)
+        mask = torch.zeros(B, M, M, dtype=torch.bool).scatter_(2, index, True)
+        slow = layer(f, pairs_all, None, mask)
+        torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-13)
+
+
+def test_knn_with_every_body_equals_full_attention():
+    full = _model("SE2-C4", "full")
+    knn = _model("SE2-C4", "knn", neighbours=6)
+    q, p, params = _inputs(2)
+    torch.testing.assert_close(full(q, p, params), knn(q, p, params), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("normalisation", ["softmax", "dot_product"])
+def test_padding_bodies_with_a_mask_changes_nothing(normalisation):
+    model = _model("T2", "full", normalisation=normalisation)
+    q, p, params = _inputs(2, n=5)
+    pad = 3
+    q2 = torch.cat([q, 100 * torch.randn(3, pad, 2, dtype=torch.float64)], 1)
+    p2 = torch.cat([p, torch.randn(3, pad, 2, dtype=torch.float64)], 1)
+    params2 = {k: torch.cat([v, torch.rand(3, pad, dtype=torch.float64) + 0.5], 1) for k, v in params.items()}
+    mask = torch.cat([torch.ones(3, 5, dtype=torch.bool), torch.zeros(3, pad, dtype=torch.bool)], 1)
+    torch.testing.assert_close(model(q2, p2, params2, mask=mask), model(q, p, params), rtol=1e-12, atol=0)
+
+
+def test_training_lift_is_random_and_seeded():
+    model = _model("SE2-C4").train()
+    q, p, params = _inputs(2)
+    a = model(q, p, params, generator=torch.Generator().manual_seed(5))
+    b = model(q, p, params, generator=torch.Generator().manual_seed(5))
+    c = model(q, p, params, generator=torch.Generator().manual_seed(6))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+
+
+def test_potential_head_ignores_momenta_beyond_kinetic():
+    model = _model("SE2-C4", energy="potential")
+    q, p, params = _inputs(2)
+    h0 = model(q, torch.zeros_like(p), params)
+    expected = h0 + (p.pow(2).sum(-1) / (2 * params["masses"])).sum(-1)
+    torch.testing.assert_close(model(q, p, params), expected, rtol=1e-13, atol=0)
+
+
+def test_second_derivatives_are_finite():
+    """Training differentiates the vector field (first derivatives of H) with respect to parameters."""
+    for name in ("SE2-C4", "SE3-tetrahedral", "SO3"):
+        model = _model(name).train()
+        q, p, params = _inputs(model.group.dim)
+        dq, dp = hamiltonian_vector_field(model, q, p, params, create_graph=True)
+        (dq.pow(2).sum() + dp.pow(2).sum()).backward()
+        assert all(torch.isfinite(w.grad).all() for w in model.parameters() if w.grad is not None)
+
+
+def test_reference_spring_configuration_parameter_count():
+    model = get_model("lietransformer", group="T2", scalar_features=("masses", "k"))
+    count = sum(w.numel() for w in model.parameters())
+    assert abs(count - 841_641) / 841_641 <= 0.02, count
+    assert (model.energy, model.lift_samples, len(model.blocks)) == ("potential", 1, 5)
+
+
+def test_registry():
+    assert {"lietransformer", "mlp"} <= set(list_models())
+    with pytest.raises(ValueError, match="unknown model 'resnet'"):
+        get_model("resnet")
+    mlp = get_model("mlp", n_bodies=6, dim=2)
+    q, p, params = _inputs(2)
+    assert mlp.double()(q, p, params).shape == (3,)
+
+
+def test_mlp_hamiltonian_potential_head_and_translation_sensitivity():
+    torch.manual_seed(0)
+    model = MLPHamiltonian(6, 2, energy="potential").double()
+    q, p, params = _inputs(2)
+    h = model(q, p, params)
+    expected = model(q, torch.zeros_like(p), params) + (p.pow(2).sum(-1) / (2 * params["masses"])).sum(-1)
+    torch.testing.assert_close(h, expected, rtol=1e-13, atol=0)
+    assert not torch.allclose(model(q + 1.0, p, params), h)
+
+
+def test_bad_inputs_raise_clear_errors():
+    model = _model("T2")
+    q, p, params = _inputs(2)
+    with pytest.raises(ValueError, match=r"q must have shape \(batch, n_bodies, 2\), got \(3, 6, 3\)"):
+        model(torch.zeros(3, 6, 3, dtype=torch.float64), p, params)
+    with pytest.raises(ValueError, match=r"p must have the shape of q, \(3, 6, 2\), got \(2, 6, 2\)"):
+        model(q, p[:2], params)
+    with pytest.raises(ValueError, match=r"params\['k'\] must have shape \(3, 6\), got \(3, 5\)"):
+        model(q, p, {**params, "k": params["k"][:, :5]})
+    with pytest.raises(ValueError, match="params must contain 'masses'"):
+        model(q, p, {"k": params["k"]})
+    with pytest.raises(ValueError, match="inputs are torch.float32 on cpu but the model is torch.float64"):
+        model(q.float(), p.float(), {k: v.float() for k, v in params.items()})
+    with pytest.raises(ValueError, match="q and p must share dtype"):
+        model(q, p.float(), params)
+    with pytest.raises(ValueError, match="built for 6 bodies"):
+        MLPHamiltonian(6, 2).double()(q[:, :4], p[:, :4], {k: v[:, :4] for k, v in params.items()})
+    with pytest.raises(ValueError, match="must include 'masses'"):
+        LieTransformer(T(2), ("k",), energy="potential")

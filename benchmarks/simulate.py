@@ -86,7 +86,7 @@ def _scipy_loop(system, q0, p0, params, t, rtol):
     return torch.from_numpy(q_out), torch.from_numpy(p_out)
 
 
-def speed(recipe_name: str, n_torch: int, n_scipy: int) -> dict:
+def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> dict:
     """Trajectories per second: batched torch (the recipe's integrator) vs scipy at the same max energy error."""
     recipe = load_recipe(ROOT / "datasets" / f"{recipe_name}.toml")
     system = recipe.build_system()
@@ -98,10 +98,21 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int) -> dict:
     def run_torch(linear: bool):
         old = type(system).linear
         type(system).linear = linear and old
+        on = {k: v.to(device) for k, v in params.items()}
         try:
+            _sync(device)
             start = time.perf_counter()
-            q, p = integrate(system, q0, p0, params, t, method=recipe.integrator, substeps=recipe.substeps)
-            return q, p, time.perf_counter() - start
+            q, p = integrate(
+                system,
+                q0.to(device),
+                p0.to(device),
+                on,
+                t.to(device),
+                method=recipe.integrator,
+                substeps=recipe.substeps,
+            )
+            _sync(device)
+            return q.cpu(), p.cpu(), time.perf_counter() - start
         finally:
             type(system).linear = old
 
@@ -128,6 +139,7 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int) -> dict:
         "scipy_max_energy_error": chosen["max_energy_error"],
         "scipy_traj_per_s": n_scipy / chosen["seconds"],
         "n_torch": n_torch,
+        "device": device,
         "n_scipy": n_scipy,
     }
     row["speedup"] = row["torch_traj_per_s"] / row["scipy_traj_per_s"]
@@ -136,6 +148,11 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int) -> dict:
         row["torch_step_by_step_traj_per_s"] = n_torch / step_seconds
         row["speedup_step_by_step"] = row["torch_step_by_step_traj_per_s"] / row["scipy_traj_per_s"]
     return row
+
+
+def _sync(device: str) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
 
 
 def recipe_cost(name: str, quick: bool) -> dict:
@@ -217,6 +234,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs")
     parser.add_argument("--part", choices=("speed", "recipes", "lieconv"), action="append")
+    parser.add_argument("--device", default="cpu", help="device of the batched torch integration in the speed part")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "simulate.json")
     args = parser.parse_args()
     parts = args.part or ["speed", "recipes", "lieconv"]
@@ -230,9 +248,14 @@ def main() -> None:
     }
     if "speed" in parts:
         n_torch, n_scipy = (200, 5) if args.quick else (5200, 50)
-        rows = [speed("springs-2d", n_torch, n_scipy), speed("gravity-2d", n_torch // 4, max(2, n_scipy // 5))]
+        rows = [
+            speed("springs-2d", n_torch, n_scipy, args.device),
+            speed("gravity-2d", n_torch // 4 if args.device == "cpu" else n_torch, max(2, n_scipy // 5), args.device),
+        ]
         results["speed"] = rows
-        print("\nBatched torch integration vs a per-trajectory scipy DOP853 loop at the same max energy error")
+        print(
+            f"\nBatched torch integration ({args.device}) vs a per-trajectory scipy DOP853 loop at the same max energy error"
+        )
         fmt = [
             {
                 "recipe": r["recipe"],

@@ -47,7 +47,7 @@ class MultiheadKernelMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self.act(self.first(x)).unflatten(-1, (self.heads, self.width))
         h = self.act(torch.einsum("...hi,hij->...hj", h, self.hidden_w) + self.hidden_b)
-        return (h * self.out_w).sum(-1) + self.out_b
+        return torch.einsum("...hj,hj->...h", h, self.out_w) + self.out_b
 
 
 class LieSelfAttention(nn.Module):
@@ -118,7 +118,8 @@ class LieSelfAttention(nn.Module):
             content = torch.einsum("bmhd,bkhd->bmkh", q, k) / math.sqrt(D)
         else:
             k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, M, K, H, D)
-            content = (q.unsqueeze(2) * k).sum(-1) / math.sqrt(D)
+            # einsum, not (q * k).sum(-1): no (B, M, K, H, D) product is kept for backward
+            content = torch.einsum("bmhd,bmkhd->bmkh", q, k) / math.sqrt(D)
         location = self.location(pairs)  # (B, M, K, H)
         if self.logits == "sum":
             logits = content + location
@@ -139,5 +140,5 @@ class LieSelfAttention(nn.Module):
         if index is None:
             out = torch.einsum("bmkh,bkhd->bmhd", weights, v)
         else:
-            out = (weights.unsqueeze(-1) * v).sum(2)
+            out = torch.einsum("bmkh,bmkhd->bmhd", weights, v)
         return self.out(out.reshape(B, M, H * D))

@@ -21,3 +21,9 @@ def test_readme_training_data_example(root, tiny_h5):
     exec(code, namespace)
     batch = namespace["batch"]
     assert batch["q"].shape[1:] == (5, 6, 2) and batch["params"]["k"].shape[1:] == (6,)
+
+
+def test_readme_model_example(root):
+    namespace = {}
+    exec(_blocks(root)[2], namespace)
+    assert namespace["H"].shape == (8,) and namespace["dq"].shape == (8, 6, 2)

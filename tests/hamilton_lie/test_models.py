@@ -216,3 +216,18 @@ def test_bad_inputs_raise_clear_errors():
         MLPHamiltonian(6, 2).double()(q[:, :4], p[:, :4], {k: v[:, :4] for k, v in params.items()})
     with pytest.raises(ValueError, match="must include 'masses'"):
         LieTransformer(T(2), ("k",), energy="potential")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+@pytest.mark.parametrize("name, attention", [("SE2-C4", "full"), ("SE3-octahedral", "knn"), ("T2", "knn")])
+def test_model_on_cuda_matches_cpu(name, attention):
+    model = _model(name, attention)
+    q, p, params = _inputs(model.group.dim)
+    h_cpu = model(q, p, params)
+    dq_cpu, dp_cpu = hamiltonian_vector_field(model, q, p, params)
+    model.cuda()
+    on = (q.cuda(), p.cuda(), {k: v.cuda() for k, v in params.items()})
+    torch.testing.assert_close(model(*on).cpu(), h_cpu, rtol=1e-10, atol=1e-12)
+    dq, dp = hamiltonian_vector_field(model, *on)
+    torch.testing.assert_close(dq.cpu(), dq_cpu, rtol=1e-9, atol=1e-11)
+    torch.testing.assert_close(dp.cpu(), dp_cpu, rtol=1e-9, atol=1e-11)

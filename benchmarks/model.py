@@ -1,0 +1,243 @@
+"""Energy-model benchmarks: speed and memory of energy + gradient evaluations, and how far SE(2)/SE(3)
+models are from invariance to arbitrary rotations as a function of the lift grid.
+
+Usage:
+    python benchmarks/model.py                       # everything
+    python benchmarks/model.py --part throughput     # throughput | scaling | invariance
+    python benchmarks/model.py --quick               # small sizes: checks that the script runs
+
+Each scaling measurement runs in a fresh process, so that its peak resident memory (VmHWM, reset
+just before the measured call) belongs to that call alone. Prints tables and writes
+benchmarks/results/model.json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
+from hamilton_lie.groups import SE2, SE3, T  # noqa: E402
+from hamilton_lie.testing import equivariance_errors  # noqa: E402
+
+REFERENCE = dict(dim_hidden=160, num_layers=5, num_heads=8, kernel_dim=16, lift_samples=1)
+
+
+def _table(rows: list[dict]) -> str:
+    cols = list(rows[0])
+    text = [[str(r[c]) for c in cols] for r in rows]
+    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(cols)]
+    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + " |"]
+    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
+    out += ["| " + " | ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) + " |" for row in text]
+    return "\n".join(out)
+
+
+def _inputs(batch: int, n: int, dim: int = 2, seed: int = 0, dtype=torch.float32, device="cpu"):
+    g = torch.Generator().manual_seed(seed)
+    # bodies at the spring benchmark's density when few, spread so that density stays bounded when many
+    scale = 0.4 * max(1.0, math.sqrt(n / 6))
+    q = scale * torch.randn(batch, n, dim, generator=g)
+    p = 0.6 * torch.randn(batch, n, dim, generator=g)
+    params = {"masses": 0.1 + 3 * torch.rand(batch, n, generator=g), "k": 5 * torch.rand(batch, n, generator=g)}
+    to = {"dtype": dtype, "device": device}
+    return q.to(**to), p.to(**to), {k: v.to(**to) for k, v in params.items()}
+
+
+def _step(model, q, p, params):
+    """One energy + gradient evaluation with create_graph, then a backward pass (a training step's work)."""
+    dq, dp = hamiltonian_vector_field(model, q, p, params, create_graph=True)
+    (dq.pow(2).mean() + dp.pow(2).mean()).backward()
+
+
+def _sync(device) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def throughput(batch: int, repeats: int, device: str = "cpu") -> dict:
+    torch.manual_seed(0)
+    model = LieTransformer(T(2), ("masses", "k"), **REFERENCE).to(device)
+    q, p, params = _inputs(batch, 6, device=device)
+    for _ in range(2):
+        hamiltonian_vector_field(model, q, p, params, create_graph=True)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        hamiltonian_vector_field(model, q, p, params, create_graph=True)
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    per_eval = statistics.median(times)
+    return {
+        "config": "T(2), 160 x 5 layers, 8 heads, kernel 16, 1 lift sample",
+        "parameters": sum(w.numel() for w in model.parameters()),
+        "batch": batch,
+        "bodies": 6,
+        "device": device,
+        "median_seconds_per_eval": per_eval,
+        "evals_per_second": 1 / per_eval,
+        "systems_per_second": batch / per_eval,
+    }
+
+
+def _measure_child(n: int, attention: str, batch: int, repeats: int) -> dict:
+    """Run in a fresh process: time and peak memory of one _step at ``n`` bodies."""
+    torch.manual_seed(0)
+    model = LieTransformer(T(2), ("masses", "k"), attention=attention, neighbours=32, **REFERENCE)
+    q, p, params = _inputs(batch, n)
+    status = Path("/proc/self/status")
+    rss_before = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS"))
+    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS: the peak is this step's
+    times = []
+    for _ in range(repeats + 1):  # the first call warms up and is not timed
+        start = time.perf_counter()
+        _step(model, q, p, params)
+        times.append(time.perf_counter() - start)
+        model.zero_grad(set_to_none=True)
+    times = times[1:]
+    peak = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM"))
+    return {
+        "bodies": n,
+        "attention": attention,
+        "batch": batch,
+        "seconds": statistics.median(times),
+        "peak_rss_gib": peak / 2**20,
+        "peak_above_baseline_gib": (peak - rss_before) / 2**20,
+    }
+
+
+def scaling(sizes, batch: int, repeats: int, limit_s: int) -> list[dict]:
+    rows = []
+    for attention in ("full", "knn"):
+        for n in sizes:
+            if attention == "full" and n > 256:
+                rows.append({"bodies": n, "attention": attention, "skipped": "dense pair tensors: not attempted"})
+                continue
+            code = (
+                "import json, sys; sys.path.insert(0, 'benchmarks');"
+                "import model as m;"
+                f"print(json.dumps(m._measure_child({n}, {attention!r}, {batch}, {repeats})))"
+            )
+            try:
+                done = subprocess.run(
+                    [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=limit_s
+                )
+            except subprocess.TimeoutExpired:
+                rows.append({"bodies": n, "attention": attention, "skipped": f"over {limit_s} s"})
+                continue
+            if done.returncode != 0:
+                rows.append({"bodies": n, "attention": attention, "skipped": done.stderr.strip().splitlines()[-1]})
+                continue
+            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return rows
+
+
+def invariance(samples_2d, finite_3d, n_systems: int) -> list[dict]:
+    """Relative |H(R x) - H(x)| / |H(x)| for Haar-random rotations, untrained eval-mode models in float64."""
+    rows = []
+    configs = [("SE(2)", SE2(), n, f"C{n}") for n in samples_2d] + [
+        ("SE(3)", SE3(name), None, name) for name in finite_3d
+    ]
+    for label, group, n, grid in configs:
+        torch.manual_seed(0)
+        model = LieTransformer(
+            group, ("masses", "k"), dim_hidden=32, num_layers=2, num_heads=4, lift_samples=n or 1, energy="full"
+        )
+        model = model.double().eval()
+        q, p, params = _inputs(n_systems, 6, dim=group.dim, dtype=torch.float64)
+        rotations = group.sample((4, n_systems), generator=torch.Generator().manual_seed(1))
+        errors = equivariance_errors(model, (q, p, params), rotations).flatten()
+        rows.append(
+            {
+                "group": label,
+                "lift grid": grid,
+                "samples per body": group.lift_size(n or 1),
+                "median rel. error": f"{errors.median():.1e}",
+                "max rel. error": f"{errors.max():.1e}",
+            }
+        )
+    return rows
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--part", choices=("throughput", "scaling", "invariance"), action="append")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--device", default="cpu", help="device for the throughput part")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model.json")
+    args = parser.parse_args()
+    parts = args.part or ["throughput", "scaling", "invariance"]
+    results = {
+        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    }
+    if "throughput" in parts:
+        row = throughput(batch=10 if args.quick else 100, repeats=3 if args.quick else 10, device=args.device)
+        results["throughput"] = row
+        print(f"\nEnergy + gradient (create_graph) of the reference spring configuration, float32, {args.device}")
+        print(
+            _table(
+                [
+                    {
+                        "model": row["config"],
+                        "parameters": row["parameters"],
+                        "batch x bodies": f"{row['batch']} x {row['bodies']}",
+                        "ms per evaluation": f"{1e3 * row['median_seconds_per_eval']:.1f}",
+                        "evaluations/s": f"{row['evals_per_second']:.1f}",
+                        "systems/s": f"{row['systems_per_second']:.0f}",
+                    }
+                ]
+            )
+        )
+    if "scaling" in parts:
+        sizes = (6, 64) if args.quick else (6, 64, 256, 512, 2048)
+        rows = scaling(sizes, batch=4, repeats=1 if args.quick else 3, limit_s=120 if args.quick else 900)
+        results["scaling"] = rows
+        print("\nOne energy + gradient (create_graph) + backward, batch 4, T(2) reference configuration, float32")
+        fmt = []
+        for r in rows:
+            if "skipped" in r:
+                fmt.append({"bodies": r["bodies"], "attention": r["attention"], "seconds": "-", "peak RSS (GiB)": "-",
+                            "peak above baseline (GiB)": "-", "note": r["skipped"]})  # fmt: skip
+            else:
+                fmt.append({"bodies": r["bodies"], "attention": "all tokens" if r["attention"] == "full" else "32-nearest",
+                            "seconds": f"{r['seconds']:.3f}", "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}",
+                            "peak above baseline (GiB)": f"{r['peak_above_baseline_gib']:.2f}", "note": ""})  # fmt: skip
+        print(_table(fmt))
+        knn = [r for r in rows if r.get("attention") == "knn" and "seconds" in r and r["bodies"] >= 64]
+        if len(knn) >= 2:
+            slope = np.polyfit(
+                np.log([r["bodies"] for r in knn]), np.log([r["peak_above_baseline_gib"] for r in knn]), 1
+            )[0]
+            tslope = np.polyfit(np.log([r["bodies"] for r in knn]), np.log([r["seconds"] for r in knn]), 1)[0]
+            results["knn_fitted_exponents"] = {"memory": slope, "time": tslope}
+            print(f"32-nearest, N >= 64: fitted exponents memory ~ N^{slope:.2f}, time ~ N^{tslope:.2f}")
+    if "invariance" in parts:
+        rows = invariance(
+            (1, 2, 4, 8, 16) if not args.quick else (2, 4),
+            list(("tetrahedral", "octahedral", "icosahedral")),
+            8 if args.quick else 64,
+        )
+        results["invariance"] = rows
+        print("\nInvariance error of untrained eval-mode models (float64) under Haar-random rotations")
+        print(_table(rows))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -25,6 +25,7 @@ test-all: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
+	$(PY) benchmarks/model.py
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

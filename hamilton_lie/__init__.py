@@ -8,7 +8,7 @@ __version__ = "0.1.0"
 from . import groups, testing
 from .attention import LieSelfAttention
 from .data import DatasetInfo, TrajectoryDataset, check_dataset, load_split
-from .dynamics import hamiltonian_vector_field
+from .dynamics import HamiltonianDynamics, Rollout, from_z, hamiltonian_vector_field, to_z
 from .errors import DatasetError, HamiltonLieError, RecipeError
 from .generate import GenerateResult, generate_dataset
 from .lie_transformer import LieTransformer
@@ -21,14 +21,17 @@ __all__ = [
     "DatasetInfo",
     "GenerateResult",
     "HamiltonLieError",
+    "HamiltonianDynamics",
     "LieSelfAttention",
     "LieTransformer",
     "MLPHamiltonian",
     "Recipe",
     "RecipeError",
+    "Rollout",
     "TrajectoryDataset",
     "__version__",
     "check_dataset",
+    "from_z",
     "generate_dataset",
     "get_model",
     "groups",
@@ -39,4 +42,5 @@ __all__ = [
     "parse_recipe",
     "register_model",
     "testing",
+    "to_z",
 ]

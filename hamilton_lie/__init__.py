@@ -7,6 +7,7 @@ __version__ = "0.1.0"
 
 from . import groups, testing
 from .attention import LieSelfAttention
+from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig, load_config, preset_names
 from .data import DatasetInfo, TrajectoryDataset, check_dataset, load_split
 from .dynamics import HamiltonianDynamics, Rollout, from_z, hamiltonian_vector_field, to_z
 from .errors import DatasetError, HamiltonLieError, RecipeError
@@ -15,8 +16,22 @@ from .lie_transformer import LieTransformer
 from .mlp_hamiltonian import MLPHamiltonian
 from .models import get_model, list_models, register_model
 from .recipes import Recipe, load_recipe, parse_recipe
+from .train import TrainingDiverged, TrainResult, build_model, load_checkpoint, train, window_loss
 
 __all__ = [
+    "Config",
+    "ConfigError",
+    "DataConfig",
+    "ModelConfig",
+    "TrainConfig",
+    "TrainResult",
+    "TrainingDiverged",
+    "build_model",
+    "load_checkpoint",
+    "load_config",
+    "preset_names",
+    "train",
+    "window_loss",
     "DatasetError",
     "DatasetInfo",
     "GenerateResult",

@@ -14,10 +14,12 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .config import load_config, preset_names
 from .data import check_dataset
 from .errors import HamiltonLieError
 from .generate import check_output, generate_dataset
 from .recipes import load_recipe
+from .train import train
 
 DEMO_RECIPE = Path("datasets/tiny.toml")
 DEMO_DIR = Path("runs/demo")
@@ -76,6 +78,12 @@ def build_parser() -> argparse.ArgumentParser:
     info = sub.add_parser("info", help="verify a dataset and print its summary")
     info.add_argument("file", type=Path)
 
+    tr = sub.add_parser("train", help="train an energy model (a config file or a preset name)")
+    tr.add_argument("config", help=f"config TOML file or preset ({', '.join(preset_names())})")
+    tr.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
+    tr.add_argument("--resume", action="store_true", help="continue the run in train.out from last.pt")
+    tr.add_argument("--device", help="shorthand for --set train.device=DEVICE")
+
     demo = sub.add_parser("demo", help="generate the tiny default dataset and summarise it")
     demo.add_argument("--recipe", type=Path, default=DEMO_RECIPE)
     demo.add_argument("--out-dir", type=Path, default=DEMO_DIR)
@@ -89,6 +97,13 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force)
+        elif args.command == "train":
+            overrides = args.set + ([f"train.device={args.device}"] if args.device else [])
+            result = train(load_config(args.config, overrides), resume=args.resume)
+            print(
+                f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
+                f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"
+            )
         elif args.command == "info":
             _info(args.file)
         elif args.command == "demo":

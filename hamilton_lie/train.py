@@ -1,0 +1,298 @@
+"""Training Hamiltonian energy models on trajectory windows, with checkpoints that resume exactly.
+
+The loss is the LieConv/LieTransformer protocol: one random ``chunk_len``-sample window per
+trajectory and epoch, rolled out from its first state through the learned dynamics J grad H
+(torchdiffeq ``rk4`` on the data's time grid by default), mean squared error over the whole window
+including t0. Adam with cosine annealing stepped once per epoch; validation each epoch on fixed
+windows of the validation split; the best validation checkpoint is kept.
+
+Exact resumption: data order, windows and random lifts all derive from ``train.seed`` and the
+epoch, batches are read in-process, and ``last.pt`` holds the model, optimiser, scheduler, torch
+RNG states and the position in the epoch; a run killed at any point and resumed with ``--resume``
+ends with the same weights as an uninterrupted run on the same machine.
+
+Run folder: ``config.toml`` (the resolved config), ``last.pt``, ``best.pt`` (dicts with ``model``,
+``optimizer``, ``scheduler``, ``step``, ``epoch``, ...), ``metrics.jsonl`` (one JSON object per epoch).
+"""
+
+from __future__ import annotations
+
+import inspect
+import json
+import logging
+import math
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import default_collate
+from tqdm import tqdm
+
+from .config import Config, ConfigError
+from .data import TrajectoryDataset
+from .dynamics import HamiltonianDynamics, to_z
+from .errors import HamiltonLieError
+from .models import _MODELS, get_model
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(HamiltonLieError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a call to :func:`train` did."""
+
+    run_dir: Path
+    steps: int
+    epochs: int
+    best_val_mse: float
+    last_train_loss: float
+    seconds: float
+    finished: bool
+
+
+def build_model(config: Config, attrs: dict) -> torch.nn.Module:
+    """The configured model, with ``n_bodies``/``dim`` taken from the data where the model asks for them.
+
+    Raises:
+        ConfigError: for unknown options, or a model that does not fit the data (dimension, body count,
+            parameters missing from the dataset).
+    """
+    name, options = config.model.name, dict(config.model.options)
+    if name not in _MODELS:
+        raise ConfigError(f"unknown model {name!r}; registered models are {sorted(_MODELS)}")
+    accepted = inspect.signature(_MODELS[name]).parameters
+    for key, value in (("n_bodies", int(attrs["n_bodies"])), ("dim", int(attrs["dim"]))):
+        if key in accepted and key not in options:
+            options[key] = value
+    if "scalar_features" in options:
+        options["scalar_features"] = tuple(options["scalar_features"])
+    try:
+        model = get_model(name, **options)
+    except TypeError as e:
+        raise ConfigError(f"[model] has an option that {name!r} does not take ({e})") from None
+    except ValueError as e:
+        raise ConfigError(f"[model]: {e}") from None
+    group = getattr(model, "group", None)
+    model_dim = group.dim if group is not None else getattr(model, "dim", None)
+    if model_dim is not None and model_dim != int(attrs["dim"]):
+        raise ConfigError(f"the model acts in {model_dim}D but the dataset is {int(attrs['dim'])}D")
+    if getattr(model, "n_bodies", int(attrs["n_bodies"])) != int(attrs["n_bodies"]):
+        raise ConfigError(
+            f"the model is built for {model.n_bodies} bodies but the dataset has {int(attrs['n_bodies'])}"
+        )
+    return model
+
+
+def window_loss(dynamics: HamiltonianDynamics, batch: dict, method: str, substeps: int) -> torch.Tensor:
+    """MSE between the rollout from each window's first state and the whole window (t0 included).
+
+    ``batch``: ``q, p (B, L, N, d)``, ``t (B, L)`` (equally spaced, so relative times are shared),
+    ``params`` name -> ``(B, N)``.
+    """
+    q, p = batch["q"], batch["p"]
+    t = batch["t"][0] - batch["t"][0, 0]
+    z = dynamics.rollout(q[:, 0], p[:, 0], batch["params"], t, method=method, substeps=substeps)
+    return (z - to_z(q, p)).pow(2).mean()
+
+
+def _batches(dataset: TrajectoryDataset, order: torch.Tensor, batch_size: int, dtype, device):
+    for idx in order.split(batch_size):
+        batch = default_collate([dataset[int(i)] for i in idx])
+        batch = {k: v for k, v in batch.items() if k not in ("trajectory", "start")}
+        yield _to(batch, dtype, device)
+
+
+def _to(batch: dict, dtype, device) -> dict:
+    out = {}
+    for k, v in batch.items():
+        out[k] = _to(v, dtype, device) if isinstance(v, dict) else v.to(dtype=dtype, device=device)
+    return out
+
+
+def evaluate_mse(dynamics, dataset: TrajectoryDataset, batch_size: int, method: str, substeps: int, dtype, device):
+    """Mean window MSE over ``dataset`` (its current windows), without building training graphs."""
+    was_training = dynamics.training
+    dynamics.eval()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for batch in _batches(dataset, torch.arange(len(dataset)), batch_size, dtype, device):
+            n = batch["q"].shape[0]
+            total += float(window_loss(dynamics, batch, method, substeps)) * n
+            count += n
+    dynamics.train(was_training)
+    return total / count
+
+
+def _save(path: Path, state: dict) -> None:
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    torch.save(state, tmp)
+    os.replace(tmp, path)
+
+
+def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
+    """Read a checkpoint; raises HamiltonLieError naming the file for a missing or corrupted one."""
+    path = Path(path)
+    if not path.exists():
+        raise HamiltonLieError(f"{path}: no such checkpoint")
+    try:
+        state = torch.load(path, map_location=map_location, weights_only=False)
+    except Exception as e:  # torch raises several types for damaged files
+        raise HamiltonLieError(f"{path}: not a readable checkpoint (corrupted?): {e}") from None
+    if not isinstance(state, dict) or "model" not in state:
+        raise HamiltonLieError(f"{path}: not a hamilton-lie checkpoint (no 'model' entry)")
+    return state
+
+
+def _write_config(run_dir: Path, config: Config) -> None:
+    lines = []
+    for section, values in config.to_dict().items():
+        lines.append(f"[{section}]")
+        lines += [f"{k} = {json.dumps(v)}" for k, v in values.items()]
+        lines.append("")
+    (run_dir / "config.toml").write_text("\n".join(lines))
+
+
+def train(
+    config: Config, resume: bool = False, progress: bool = True, stop_after_steps: int | None = None
+) -> TrainResult:
+    """Train the configured model; see the module docstring.
+
+    Arguments:
+        config: a :class:`~hamilton_lie.config.Config`.
+        resume: continue from ``out/last.pt``.
+        progress: show a tqdm bar with the loss.
+        stop_after_steps: return after this many optimiser steps in total (as if killed right then;
+            for tests of resumption).
+
+    Raises:
+        ConfigError, DatasetError: bad configuration or data (nothing is written).
+        TrainingDiverged: a non-finite loss; ``last.pt`` keeps the last good state.
+    """
+    tc = config.train
+    dtype = {"float32": torch.float32, "float64": torch.float64}[tc.dtype]
+    device = torch.device(tc.device)
+    run_dir = Path(tc.out)
+    last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
+    if resume and not last_path.exists():
+        raise ConfigError(f"{last_path}: nothing to resume")
+    if not resume and last_path.exists():
+        raise ConfigError(f"{run_dir}: already holds a run; pass --resume to continue it or choose another train.out")
+
+    train_set = TrajectoryDataset(
+        config.data.path,
+        "train",
+        config.data.chunk_len,
+        windows="random",
+        seed=tc.seed,
+        n_trajectories=config.data.n_train,
+    )
+    val_set = TrajectoryDataset(
+        config.data.path,
+        "val",
+        config.data.chunk_len,
+        windows="random",
+        seed=tc.seed + 1,
+        n_trajectories=config.data.n_val,
+    )
+    torch.manual_seed(tc.seed)
+    model = build_model(config, train_set.attrs)
+    missing = [k for k in getattr(model, "scalar_features", ()) if k not in train_set.param_names]
+    if missing:
+        raise ConfigError(
+            f"the model reads params {missing} that {config.data.path} does not have ({train_set.param_names})"
+        )
+    model = model.to(device=device, dtype=dtype)
+    dynamics = HamiltonianDynamics(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
+    scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs)
+
+    epoch, batch_index, step, best = 0, 0, 0, math.inf
+    if resume:
+        state = load_checkpoint(last_path)
+        try:
+            model.load_state_dict(state["model"])
+        except RuntimeError as e:
+            raise ConfigError(f"{last_path}: does not fit the configured model: {str(e).splitlines()[0]}") from None
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        epoch, batch_index, step, best = state["epoch"], state["batch"], state["step"], state["best_val_mse"]
+        torch.set_rng_state(state["rng"])
+        if device.type == "cuda" and state.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(state["cuda_rng"], device)
+    else:
+        run_dir.mkdir(parents=True, exist_ok=True)
+        _write_config(run_dir, config)
+
+    def snapshot(at_epoch: int, at_batch: int) -> dict:
+        return {
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scheduler": scheduler.state_dict(),
+            "step": step,
+            "epoch": at_epoch,
+            "batch": at_batch,
+            "best_val_mse": best,
+            "rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "config": config.to_dict(),
+        }
+
+    batches_per_epoch = math.ceil(len(train_set) / tc.batch_size)
+    bar = tqdm(total=tc.epochs * batches_per_epoch, initial=step, disable=not progress, unit="step", desc=run_dir.name)
+    start, last_loss = time.perf_counter(), math.nan
+    model.train()
+    try:
+        while epoch < tc.epochs:
+            train_set.set_epoch(epoch)
+            order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch))
+            losses = []
+            remaining = order[batch_index * tc.batch_size :]
+            for b, batch in enumerate(_batches(train_set, remaining, tc.batch_size, dtype, device), start=batch_index):
+                loss = window_loss(dynamics, batch, tc.method, tc.substeps)
+                if not torch.isfinite(loss):
+                    raise TrainingDiverged(
+                        f"non-finite training loss at step {step + 1} (epoch {epoch + 1}); {last_path} keeps the "
+                        "last good state: lower train.lr or set train.grad_clip"
+                    )
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                if tc.grad_clip is not None:
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                optimizer.step()
+                step += 1
+                last_loss = float(loss)
+                losses.append(last_loss)
+                bar.update(1)
+                bar.set_postfix(loss=f"{last_loss:.3e}", epoch=epoch + 1)
+                if step % tc.checkpoint_every == 0:
+                    _save(last_path, snapshot(epoch, b + 1))
+                if stop_after_steps is not None and step >= stop_after_steps:
+                    return TrainResult(run_dir, step, epoch, best, last_loss, time.perf_counter() - start, False)
+            batch_index = 0
+            scheduler.step()
+            val = evaluate_mse(dynamics, val_set, tc.batch_size, tc.method, tc.substeps, dtype, device)
+            epoch += 1
+            record = {
+                "epoch": epoch,
+                "step": step,
+                "train_loss": sum(losses) / len(losses) if losses else None,
+                "val_mse": val,
+                "lr": optimizer.param_groups[0]["lr"],
+                "seconds": time.perf_counter() - start,
+            }
+            with open(run_dir / "metrics.jsonl", "a") as fh:
+                fh.write(json.dumps(record) + "\n")
+            if val < best:
+                best = val
+                _save(best_path, snapshot(epoch, 0))
+            _save(last_path, snapshot(epoch, 0))
+            log.info("epoch %d: train %.3e, val %.3e", epoch, record["train_loss"] or math.nan, val)
+    finally:
+        bar.close()
+    return TrainResult(run_dir, step, epoch, best, last_loss, time.perf_counter() - start, True)

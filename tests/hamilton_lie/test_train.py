@@ -1,0 +1,159 @@
+"""The trainer: learning, exact resumption, divergence handling, configs and presets, CLI errors."""
+
+import importlib
+import json
+
+import pytest
+import torch
+
+from hamilton_lie import (
+    ConfigError,
+    HamiltonianDynamics,
+    TrainingDiverged,
+    TrajectoryDataset,
+    build_model,
+    load_checkpoint,
+    load_config,
+    preset_names,
+    train,
+)
+from hamilton_lie.cli import main
+from hamilton_lie.train import evaluate_mse
+
+SMALL = ["model.dim_hidden=16", "model.num_layers=1", "model.num_heads=2", "train.batch_size=16"]
+
+
+def _config(tiny_h5, out, *overrides, preset="springs-lietransformer-t2"):
+    return load_config(preset, [f"data.path={tiny_h5}", f"train.out={out}", *SMALL, *overrides])
+
+
+def test_training_lowers_the_loss(tiny_h5, tmp_path):
+    config = _config(tiny_h5, tmp_path / "run", "train.epochs=12", "train.lr=1e-2", "model.dim_hidden=32")
+    windows = TrajectoryDataset(tiny_h5, "train", 5, windows="random", seed=0)
+    torch.manual_seed(config.train.seed)
+    untrained = HamiltonianDynamics(build_model(config, windows.attrs))
+    before = evaluate_mse(untrained, windows, 64, "rk4", 1, torch.float32, "cpu")
+    result = train(config, progress=False)
+    assert result.finished and result.steps == 48
+    trained = HamiltonianDynamics(build_model(config, windows.attrs))
+    trained.energy.load_state_dict(load_checkpoint(tmp_path / "run" / "last.pt")["model"])
+    after = evaluate_mse(trained, windows, 64, "rk4", 1, torch.float32, "cpu")
+    assert after < 0.5 * before, (before, after)
+    records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in records] == list(range(1, 13))
+    assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "config.toml").exists()
+
+
+@pytest.mark.parametrize("killed_at", [5, 7])
+def test_kill_and_resume_gives_identical_weights(tiny_h5, tmp_path, killed_at):
+    """SE(2) with random lifts, so the RNG state must be restored too. Checkpoints every 2 steps; a
+    kill after step 5 loses step 5 (resume from step 4), after step 7 resumes mid-epoch from step 6."""
+    extra = ["model.group=SE2", "model.lift_samples=2", "train.epochs=3", "train.checkpoint_every=2"]
+    whole = train(_config(tiny_h5, tmp_path / "whole", *extra), progress=False)
+    config = _config(tiny_h5, tmp_path / "killed", *extra)
+    partial = train(config, progress=False, stop_after_steps=killed_at)
+    assert not partial.finished and partial.steps == killed_at
+    resumed = train(config, resume=True, progress=False)
+    assert resumed.finished and resumed.steps == whole.steps == 12
+    a = load_checkpoint(tmp_path / "whole" / "last.pt")["model"]
+    b = load_checkpoint(tmp_path / "killed" / "last.pt")["model"]
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_nan_stops_the_run_and_keeps_the_last_good_checkpoint(tiny_h5, tmp_path, monkeypatch):
+    trainer = importlib.import_module("hamilton_lie.train")  # the module; hamilton_lie.train is the function
+
+    calls = {"n": 0}
+    original = trainer._to
+
+    def poisoned(batch, dtype, device):
+        out = original(batch, dtype, device)
+        if "q" in out:
+            calls["n"] += 1
+            if calls["n"] == 6:  # after 4 training and 1 validation batch: training step 5, in epoch 2
+                out["q"][0, 0, 0, 0] = float("nan")
+        return out
+
+    monkeypatch.setattr(trainer, "_to", poisoned)
+    config = _config(tiny_h5, tmp_path / "run", "train.epochs=3", "train.checkpoint_every=100")
+    with pytest.raises(TrainingDiverged, match="non-finite training loss at step 5 .* keeps the last good state"):
+        train(config, progress=False)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert (state["epoch"], state["step"]) == (1, 4)  # written at the end of epoch 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
+
+
+def test_refuses_to_overwrite_a_run_or_resume_nothing(tiny_h5, tmp_path):
+    config = _config(tiny_h5, tmp_path / "run", "train.epochs=1")
+    with pytest.raises(ConfigError, match="nothing to resume"):
+        train(config, resume=True, progress=False)
+    train(config, progress=False)
+    before = (tmp_path / "run" / "last.pt").read_bytes()
+    with pytest.raises(ConfigError, match="already holds a run; pass --resume"):
+        train(config, progress=False)
+    assert (tmp_path / "run" / "last.pt").read_bytes() == before
+
+
+@pytest.mark.parametrize("name", preset_names())
+def test_presets_build(name):
+    config = load_config(name)
+    model = build_model(config, {"n_bodies": 6, "dim": 2})
+    assert config.train.batch_size == 100 and config.train.lr == 1e-3 and config.data.chunk_len == 5
+    if name == "springs-lietransformer-t2":
+        assert sum(w.numel() for w in model.parameters()) == 841_641
+
+
+def test_overrides_are_toml_or_plain_strings():
+    config = load_config("springs-mlp", ["train.out=runs/a", 'train.device="cpu"', "train.lr=2e-4", "model.hidden=8"])
+    assert config.train.out == "runs/a" and config.train.lr == 2e-4 and config.model.options["hidden"] == 8
+
+
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (["train.colour=1"], "unknown key train.colour"),
+        (["train.epochs=ten"], "train.epochs must be an integer"),
+        (["train.lr=true"], "train.lr must be a number"),
+        (["optimiser.lr=1"], "unknown section [optimiser]"),
+        (["train.epochs=0"], "train.epochs must be at least 1"),
+    ],
+)
+def test_bad_configs(overrides, message):
+    with pytest.raises(ConfigError, match=message.replace("[", r"\[").replace("]", r"\]")):
+        load_config("springs-mlp", overrides)
+
+
+def _cli(capsys, *argv):
+    code = main([str(a) for a in argv])
+    return code, capsys.readouterr().err.strip().splitlines()
+
+
+@pytest.mark.parametrize(
+    "extra, fragment",
+    [
+        (["--set", "train.colour=1"], "unknown key train.colour"),
+        (["--set", "model.group=SE3"], "the model acts in 3D but the dataset is 2D"),
+        (["--set", "model.scalar_features=['masses','charges']"], "reads params ['charges']"),
+        (["--set", "model.depth=3"], "does not take"),
+    ],
+)
+def test_cli_bad_input_exits_2_with_one_line(tiny_h5, tmp_path, capsys, extra, fragment):
+    code, err = _cli(capsys, "train", "springs-lietransformer-t2", "--set", f"data.path={tiny_h5}",
+                     "--set", f"train.out={tmp_path / 'run'}", *extra)  # fmt: skip
+    assert code == 2 and len(err) == 1 and fragment in err[0] and "Traceback" not in err[0]
+    assert not (tmp_path / "run").exists()
+
+
+def test_cli_rejects_a_corrupted_or_foreign_checkpoint(tiny_h5, tmp_path, capsys):
+    out = tmp_path / "run"
+    base = ["train", "springs-lietransformer-t2", "--set", f"data.path={tiny_h5}", "--set", f"train.out={out}"]
+    small = [x for s in SMALL + ["train.epochs=1"] for x in ("--set", s)]
+    code, _ = _cli(capsys, *base, *small)
+    assert code == 0
+    # another model's checkpoint: the same run resumed with a different width
+    code, err = _cli(capsys, *base, *small, "--set", "model.dim_hidden=24", "--resume")
+    assert code == 2 and "does not fit the configured model" in err[-1]
+    (out / "last.pt").write_bytes(b"not a checkpoint")
+    code, err = _cli(capsys, *base, *small, "--resume")
+    assert code == 2 and "not a readable checkpoint" in err[-1]

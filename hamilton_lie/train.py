@@ -123,7 +123,7 @@ def evaluate_mse(dynamics, dataset: TrajectoryDataset, batch_size: int, method: 
     with torch.no_grad():
         for batch in _batches(dataset, torch.arange(len(dataset)), batch_size, dtype, device):
             n = batch["q"].shape[0]
-            total += float(window_loss(dynamics, batch, method, substeps)) * n
+            total += float(window_loss(dynamics, batch, method, substeps).detach()) * n
             count += n
     dynamics.train(was_training)
     return total / count
@@ -266,7 +266,7 @@ def train(
                     torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
                 optimizer.step()
                 step += 1
-                last_loss = float(loss)
+                last_loss = float(loss.detach())
                 losses.append(last_loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.3e}", epoch=epoch + 1)

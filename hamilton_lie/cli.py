@@ -12,6 +12,7 @@ import logging
 import sys
 from pathlib import Path
 
+import torch.distributed
 from tqdm import tqdm
 
 from .config import load_config, preset_names
@@ -99,7 +100,11 @@ def main(argv: list[str] | None = None) -> int:
             _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force)
         elif args.command == "train":
             overrides = args.set + ([f"train.device={args.device}"] if args.device else [])
-            result = train(load_config(args.config, overrides), resume=args.resume)
+            try:
+                result = train(load_config(args.config, overrides), resume=args.resume)
+            finally:
+                if torch.distributed.is_initialized():
+                    torch.distributed.destroy_process_group()
             print(
                 f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
                 f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"

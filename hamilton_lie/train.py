@@ -11,6 +11,13 @@ epoch, batches are read in-process, and ``last.pt`` holds the model, optimiser, 
 RNG states and the position in the epoch; a run killed at any point and resumed with ``--resume``
 ends with the same weights as an uninterrupted run on the same machine.
 
+Beyond one machine: under ``torchrun --nproc_per_node=K -m hamilton_lie train ...`` each process
+joins the process group torchrun describes (gloo on CPU, nccl on GPU), takes its share of every
+global batch of ``train.batch_size`` windows (the DistributedSampler split, done in-process), and
+DistributedDataParallel averages the gradients; only rank 0 validates and writes checkpoints and
+metrics. With deterministic lifts (T(d), the trivial group, MLPs) the result equals a single-process
+run with the same global batch to floating-point tolerance; random lifts are drawn per rank.
+
 Run folder: ``config.toml`` (the resolved config), ``last.pt``, ``best.pt`` (dicts with ``model``,
 ``optimizer``, ``scheduler``, ``step``, ``epoch``, ...), ``metrics.jsonl`` (one JSON object per epoch).
 """
@@ -27,6 +34,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+import torch.distributed as dist
+from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import default_collate
 from tqdm import tqdm
 
@@ -89,6 +98,40 @@ def build_model(config: Config, attrs: dict) -> torch.nn.Module:
     return model
 
 
+@dataclass(frozen=True)
+class Distributed:
+    """This process's place in a ``torchrun`` job (rank 0 of 1 when run alone)."""
+
+    rank: int = 0
+    world: int = 1
+
+    @property
+    def main(self) -> bool:
+        return self.rank == 0
+
+
+def _init_distributed(device: torch.device) -> Distributed:
+    """Join the process group that torchrun describes in the environment (gloo on CPU, nccl on GPU)."""
+    world = int(os.environ.get("WORLD_SIZE", "1"))
+    if world == 1:
+        return Distributed()
+    if not dist.is_initialized():
+        dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
+    return Distributed(dist.get_rank(), dist.get_world_size())
+
+
+class _WindowLoss(torch.nn.Module):
+    """The training objective as one module call, so that DistributedDataParallel sees one forward
+    (inside it the energy is evaluated once per solver stage) and one backward per step."""
+
+    def __init__(self, dynamics: HamiltonianDynamics, method: str, substeps: int):
+        super().__init__()
+        self.dynamics, self.method, self.substeps = dynamics, method, substeps
+
+    def forward(self, batch: dict) -> torch.Tensor:
+        return window_loss(self.dynamics, batch, self.method, self.substeps)
+
+
 def window_loss(dynamics: HamiltonianDynamics, batch: dict, method: str, substeps: int) -> torch.Tensor:
     """MSE between the rollout from each window's first state and the whole window (t0 included).
 
@@ -101,11 +144,14 @@ def window_loss(dynamics: HamiltonianDynamics, batch: dict, method: str, substep
     return (z - to_z(q, p)).pow(2).mean()
 
 
-def _batches(dataset: TrajectoryDataset, order: torch.Tensor, batch_size: int, dtype, device):
+def _batches(dataset: TrajectoryDataset, order: torch.Tensor, batch_size: int, dtype, device, ddp=Distributed()):
+    """Batches in ``order``; under torchrun each rank gets its share of every global batch (as a
+    DistributedSampler would) and the share's size relative to the global batch."""
     for idx in order.split(batch_size):
-        batch = default_collate([dataset[int(i)] for i in idx])
+        mine = idx.tensor_split(ddp.world)[ddp.rank]
+        batch = default_collate([dataset[int(i)] for i in mine])
         batch = {k: v for k, v in batch.items() if k not in ("trajectory", "start")}
-        yield _to(batch, dtype, device)
+        yield _to(batch, dtype, device), len(mine) / len(idx)
 
 
 def _to(batch: dict, dtype, device) -> dict:
@@ -121,7 +167,7 @@ def evaluate_mse(dynamics, dataset: TrajectoryDataset, batch_size: int, method: 
     dynamics.eval()
     total, count = 0.0, 0
     with torch.no_grad():
-        for batch in _batches(dataset, torch.arange(len(dataset)), batch_size, dtype, device):
+        for batch, _ in _batches(dataset, torch.arange(len(dataset)), batch_size, dtype, device):
             n = batch["q"].shape[0]
             total += float(window_loss(dynamics, batch, method, substeps).detach()) * n
             count += n
@@ -209,6 +255,11 @@ def train(
         )
     model = model.to(device=device, dtype=dtype)
     dynamics = HamiltonianDynamics(model)
+    ddp = _init_distributed(device)
+    objective: torch.nn.Module = _WindowLoss(dynamics, tc.method, tc.substeps)
+    if ddp.world > 1:
+        # a parameter that only shifts H (the readout's last bias) gets no gradient through J grad H
+        objective = DistributedDataParallel(objective, find_unused_parameters=True)
     optimizer = torch.optim.Adam(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs)
 
@@ -225,7 +276,7 @@ def train(
         torch.set_rng_state(state["rng"])
         if device.type == "cuda" and state.get("cuda_rng") is not None:
             torch.cuda.set_rng_state(state["cuda_rng"], device)
-    else:
+    elif ddp.main:
         run_dir.mkdir(parents=True, exist_ok=True)
         _write_config(run_dir, config)
 
@@ -244,7 +295,13 @@ def train(
         }
 
     batches_per_epoch = math.ceil(len(train_set) / tc.batch_size)
-    bar = tqdm(total=tc.epochs * batches_per_epoch, initial=step, disable=not progress, unit="step", desc=run_dir.name)
+    bar = tqdm(
+        total=tc.epochs * batches_per_epoch,
+        initial=step,
+        disable=not (progress and ddp.main),
+        unit="step",
+        desc=run_dir.name,
+    )
     start, last_loss = time.perf_counter(), math.nan
     model.train()
     try:
@@ -253,8 +310,10 @@ def train(
             order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch))
             losses = []
             remaining = order[batch_index * tc.batch_size :]
-            for b, batch in enumerate(_batches(train_set, remaining, tc.batch_size, dtype, device), start=batch_index):
-                loss = window_loss(dynamics, batch, tc.method, tc.substeps)
+            batches = _batches(train_set, remaining, tc.batch_size, dtype, device, ddp)
+            for b, (batch, share) in enumerate(batches, start=batch_index):
+                # each rank's mean, weighted by its share: DDP's gradient average is then the global mean
+                loss = objective(batch) * (share * ddp.world)
                 if not torch.isfinite(loss):
                     raise TrainingDiverged(
                         f"non-finite training loss at step {step + 1} (epoch {epoch + 1}); {last_path} keeps the "
@@ -270,14 +329,16 @@ def train(
                 losses.append(last_loss)
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.3e}", epoch=epoch + 1)
-                if step % tc.checkpoint_every == 0:
+                if step % tc.checkpoint_every == 0 and ddp.main:
                     _save(last_path, snapshot(epoch, b + 1))
                 if stop_after_steps is not None and step >= stop_after_steps:
                     return TrainResult(run_dir, step, epoch, best, last_loss, time.perf_counter() - start, False)
             batch_index = 0
             scheduler.step()
-            val = evaluate_mse(dynamics, val_set, tc.batch_size, tc.method, tc.substeps, dtype, device)
             epoch += 1
+            if not ddp.main:
+                continue
+            val = evaluate_mse(dynamics, val_set, tc.batch_size, tc.method, tc.substeps, dtype, device)
             record = {
                 "epoch": epoch,
                 "step": step,

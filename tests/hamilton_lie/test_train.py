@@ -157,3 +157,27 @@ def test_cli_rejects_a_corrupted_or_foreign_checkpoint(tiny_h5, tmp_path, capsys
     (out / "last.pt").write_bytes(b"not a checkpoint")
     code, err = _cli(capsys, *base, *small, "--resume")
     assert code == 2 and "not a readable checkpoint" in err[-1]
+
+
+def test_two_process_gloo_run_matches_one_process(tiny_h5, tmp_path, root):
+    """torchrun with 2 CPU processes (gloo) against one process with the same global batch, float64."""
+    import subprocess
+    import sys
+
+    sets = [f"data.path={tiny_h5}", *SMALL, "train.epochs=2", "train.dtype=float64", "train.batch_size=20"]
+    single = load_config("springs-lietransformer-t2", [*sets, f"train.out={tmp_path / 'one'}"])
+    train(single, progress=False)
+    args = [x for s in [*sets, f"train.out={tmp_path / 'two'}"] for x in ("--set", s)]
+    done = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+         "-m", "hamilton_lie", "train", "springs-lietransformer-t2", *args],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    one = load_checkpoint(tmp_path / "one" / "last.pt")
+    two = load_checkpoint(tmp_path / "two" / "last.pt")
+    assert one["step"] == two["step"] == 8  # 64 windows in global batches of 20: 4 steps per epoch
+    for key, value in one["model"].items():
+        torch.testing.assert_close(two["model"][key], value, rtol=1e-9, atol=1e-12)
+    metrics = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
+    assert len(metrics) == 2  # written once, by rank 0

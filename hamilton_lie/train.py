@@ -223,6 +223,8 @@ def train(
     tc = config.train
     dtype = {"float32": torch.float32, "float64": torch.float64}[tc.dtype]
     device = torch.device(tc.device)
+    if device.type == "cuda" and device.index is None and "LOCAL_RANK" in os.environ:
+        device = torch.device("cuda", int(os.environ["LOCAL_RANK"]))  # under torchrun: one GPU per process
     run_dir = Path(tc.out)
     last_path, best_path = run_dir / "last.pt", run_dir / "best.pt"
     if resume and not last_path.exists():

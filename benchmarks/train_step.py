@@ -1,0 +1,135 @@
+"""One optimiser step of the reference spring configuration, timed, with its floating-point work as a
+fraction of this machine's matrix-multiply peak measured in the same run.
+
+The step: LieTransformer-T(2) (841,641 parameters), batch 100 windows of 5 samples of 6 bodies,
+rollout from each window's first state with torchdiffeq rk4 on the data grid (4 steps, 16 energy +
+gradient evaluations with create_graph), MSE over the window, backward, Adam. Inputs are drawn from
+the spring benchmark's distributions and integrated by the simulator (no dataset file needed).
+
+Usage:
+    python benchmarks/train_step.py [--device cuda] [--repeats 10] [--quick]
+
+Prints a table and writes benchmarks/results/train_step[_DEVICE].json.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hamilton_lie import HamiltonianDynamics, get_model, window_loss  # noqa: E402
+from simulators import SpringSystem, integrate  # noqa: E402
+
+
+def _sync(device) -> None:
+    if str(device).startswith("cuda"):
+        torch.cuda.synchronize()
+
+
+def batch_of_windows(batch: int, device, dtype=torch.float32) -> dict:
+    system = SpringSystem()
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(batch, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = torch.arange(5, dtype=torch.float64) * 5 / 499
+    q, p = integrate(system, q0, p0, params, t, method="rk4", substeps=1)
+    to = {"device": device, "dtype": dtype}
+    return {
+        "q": q.to(**to),
+        "p": p.to(**to),
+        "t": t.expand(batch, 5).to(**to),
+        "params": {k: v.to(**to) for k, v in params.items()},
+    }
+
+
+def matmul_peak(device, size: int, repeats: int) -> float:
+    """FLOP/s of a float32 square matmul: the machine's practical peak for this work."""
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    _sync(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _sync(device)
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--repeats", type=int, default=10)
+    parser.add_argument("--quick", action="store_true", help="batch 10, 2 repeats: a smoke test")
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args()
+    device = torch.device(args.device)
+    batch, repeats = (10, 2) if args.quick else (100, args.repeats)
+
+    torch.manual_seed(0)
+    model = get_model("lietransformer", group="T2", scalar_features=("masses", "k"), normalisation="dot_product")
+    model = model.to(device)
+    dynamics = HamiltonianDynamics(model)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    data = batch_of_windows(batch, device)
+
+    def step():
+        loss = window_loss(dynamics, data, "rk4", 1)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    step()  # warm-up
+    # the profiler's FLOP estimates cover matrix products (mm, addmm, bmm, ...), which is the work the
+    # matmul peak measures; FlopCounterMode cannot follow autograd.grad inside a step
+    with torch.profiler.profile(with_flops=True) as prof:
+        step()
+    flops = sum(event.flops for event in prof.key_averages() if event.flops)
+    times = []
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        step()
+        _sync(device)
+        times.append(time.perf_counter() - start)
+    seconds = statistics.median(times)
+    peak = matmul_peak(device, 4096 if device.type == "cuda" else 1024, 20 if device.type == "cuda" else 5)
+    row = {
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "parameters": sum(w.numel() for w in model.parameters()),
+        "batch": batch,
+        "median_step_seconds": seconds,
+        "step_gflop": flops / 1e9,
+        "achieved_gflop_per_s": flops / seconds / 1e9,
+        "matmul_peak_gflop_per_s": peak / 1e9,
+        "fraction_of_peak": flops / seconds / peak,
+        "torch": torch.__version__,
+        "platform": platform.platform(),
+    }
+    print("\nOne optimiser step, LieTransformer-T(2) reference configuration, float32")
+    cols = ["device", "threads", "batch", "median_step_seconds", "step_gflop", "achieved_gflop_per_s",
+            "matmul_peak_gflop_per_s", "fraction_of_peak"]  # fmt: skip
+    print("| " + " | ".join(cols) + " |")
+    print("|" + "|".join("---" for _ in cols) + "|")
+    print("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
+    out = (
+        args.out
+        or ROOT / "benchmarks" / "results" / f"train_step{'' if device.type == 'cpu' else '_' + device.type}.json"
+    )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(row, indent=2) + "\n")
+    print(f"\nwrote {out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 
 from torch import nn
@@ -22,6 +23,13 @@ def register_model(name: str, factory: Callable[..., nn.Module]) -> None:
 
 def list_models() -> list[str]:
     return sorted(_MODELS)
+
+
+def model_arguments(name: str) -> set[str]:
+    """The keyword arguments the model registered as ``name`` names explicitly."""
+    if name not in _MODELS:
+        raise ValueError(f"unknown model {name!r}; registered models are {list_models()}")
+    return set(inspect.signature(_MODELS[name]).parameters)
 
 
 def get_model(name: str, **config) -> nn.Module:

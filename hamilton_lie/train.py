@@ -24,7 +24,6 @@ Run folder: ``config.toml`` (the resolved config), ``last.pt``, ``best.pt`` (dic
 
 from __future__ import annotations
 
-import inspect
 import json
 import logging
 import math
@@ -43,7 +42,7 @@ from .config import Config, ConfigError
 from .data import TrajectoryDataset
 from .dynamics import HamiltonianDynamics, to_z
 from .errors import HamiltonLieError
-from .models import _MODELS, get_model
+from .models import get_model, model_arguments
 
 log = logging.getLogger(__name__)
 
@@ -73,9 +72,10 @@ def build_model(config: Config, attrs: dict) -> torch.nn.Module:
             parameters missing from the dataset).
     """
     name, options = config.model.name, dict(config.model.options)
-    if name not in _MODELS:
-        raise ConfigError(f"unknown model {name!r}; registered models are {sorted(_MODELS)}")
-    accepted = inspect.signature(_MODELS[name]).parameters
+    try:
+        accepted = model_arguments(name)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     for key, value in (("n_bodies", int(attrs["n_bodies"])), ("dim", int(attrs["dim"]))):
         if key in accepted and key not in options:
             options[key] = value

@@ -1,0 +1,144 @@
+"""The spring benchmark's data-efficiency study with the reference protocol (LieConv / LieTransformer).
+
+For each model preset and training-set size n: train for int(sqrt(1e7 / n)) epochs (Adam 1e-3,
+cosine, batch 100, one random 5-sample RK4 window per trajectory), keep the checkpoint with the best
+validation MSE, then report the 5-step test MSE (one window per test system) and the 100-step
+rollout MSE on the test split, beside the reference's published LieTransformer-T(2) values.
+
+Usage:
+    hamilton-lie generate springs-2d-lieconv              # the data (about 500 MB)
+    python benchmarks/springs.py --n-train 100 400 [--models t2 se2 mlp transformer] [--device cuda]
+    python benchmarks/springs.py --quick                  # tiny sizes on datasets/tiny.toml: a smoke test
+
+Prints a table and writes benchmarks/results/springs.json. A full CPU run of four models at n = 100
+and 400 takes several hours on 2 cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hamilton_lie import (  # noqa: E402
+    HamiltonianDynamics,
+    TrajectoryDataset,
+    build_model,
+    generate_dataset,
+    load_checkpoint,
+    load_config,
+    load_recipe,
+    train,
+)
+from hamilton_lie.train import evaluate_mse  # noqa: E402
+
+PRESETS = {
+    "t2": "springs-lietransformer-t2",
+    "se2": "springs-lietransformer-se2",
+    "mlp": "springs-mlp",
+    "transformer": "springs-transformer",
+}
+# LieTransformer-T(2), 5-step test MSE read from the reference's data-efficiency figure
+REFERENCE_T2 = {10: 7.5e-4, 100: 2.5e-5, 1000: 5.7e-6, 3000: 1.1e-6, 10000: 4.5e-7}
+
+
+def reference_at(n: int) -> float:
+    """The reference curve, interpolated linearly in log-log between its points."""
+    xs = np.log10(sorted(REFERENCE_T2))
+    ys = np.log10([REFERENCE_T2[k] for k in sorted(REFERENCE_T2)])
+    return float(10 ** np.interp(math.log10(n), xs, ys))
+
+
+def test_metrics(config, checkpoint: Path, data: Path, device, dtype) -> dict:
+    attrs = TrajectoryDataset(data, "test", 2).attrs
+    model = build_model(config, attrs).to(device=device, dtype=dtype)
+    model.load_state_dict(load_checkpoint(checkpoint)["model"])
+    dynamics = HamiltonianDynamics(model)
+    out = {}
+    for name, length in (("test_mse_5", 5), ("rollout_mse_100", min(100, int(attrs["n_steps"])))):
+        windows = TrajectoryDataset(data, "test", length, windows="random", seed=12345)
+        out[name] = evaluate_mse(dynamics, windows, 100, config.train.method, config.train.substeps, dtype, device)
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=ROOT / "datasets" / "springs-2d-lieconv.h5")
+    parser.add_argument("--models", nargs="+", choices=sorted(PRESETS), default=["t2", "se2", "mlp", "transformer"])
+    parser.add_argument("--n-train", nargs="+", type=int, default=[100, 400])
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "springs-benchmark")
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "springs.json")
+    args = parser.parse_args()
+
+    extra = []
+    data = args.data
+    if args.quick:
+        tmp = Path(tempfile.mkdtemp())
+        data = generate_dataset(load_recipe(ROOT / "datasets" / "tiny.toml"), tmp / "tiny.h5").path
+        args.runs = tmp / "runs"
+        args.n_train = [16]
+    elif not data.exists():
+        sys.exit(f"{data}: not found; run `hamilton-lie generate springs-2d-lieconv` first")
+
+    rows = []
+    for key in args.models:
+        for n in args.n_train:
+            epochs = 2 if args.quick else int(math.sqrt(1e7 / n))
+            if args.quick:
+                small = ["model.hidden=16"] if key == "mlp" else ["model.dim_hidden=16", "model.num_layers=1"]
+                extra = ["train.batch_size=8", *small]
+            out = args.runs / f"{key}-n{n}"
+            config = load_config(
+                PRESETS[key],
+                [f"data.path={data}", f"data.n_train={n}", f"train.epochs={epochs}", f"train.out={out}",
+                 f"train.device={args.device}", *extra],
+            )  # fmt: skip
+            start = time.perf_counter()
+            result = train(config, resume=(out / "last.pt").exists(), progress=True)
+            seconds = time.perf_counter() - start
+            dtype = torch.float32 if config.train.dtype == "float32" else torch.float64
+            metrics = test_metrics(config, out / "best.pt", data, torch.device(args.device), dtype)
+            rows.append(
+                {
+                    "model": key,
+                    "n_train": n,
+                    "epochs": epochs,
+                    "steps": result.steps,
+                    "train_seconds": seconds,
+                    "windows_per_second": n * epochs / seconds,
+                    "best_val_mse": result.best_val_mse,
+                    **metrics,
+                    "reference_t2_test_mse_5": reference_at(n),
+                }
+            )
+            print(json.dumps(rows[-1]))
+
+    print(
+        "\n| model | n_train | epochs | train time (s) | windows/s | 5-step test MSE | reference T(2) | 100-step MSE |"
+    )
+    print("|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(
+            f"| {r['model']} | {r['n_train']} | {r['epochs']} | {r['train_seconds']:.0f} | {r['windows_per_second']:.0f} "
+            f"| {r['test_mse_5']:.2e} | {r['reference_t2_test_mse_5']:.2e} | {r['rollout_mse_100']:.2e} |"
+        )
+    if not args.quick:
+        args.out.parent.mkdir(parents=True, exist_ok=True)
+        args.out.write_text(json.dumps({"device": args.device, "rows": rows}, indent=2) + "\n")
+        print(f"\nwrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -358,10 +358,6 @@ class Group:
         if x.dim() != 3 or x.shape[-1] != self.dim:
             raise ValueError(f"{self!r} acts on points of shape (batch, n_bodies, {self.dim}), got {tuple(x.shape)}")
 
-    def _grid(self, n: int, dtype, device) -> Tensor:
-        """``n`` stabiliser rotations (a subgroup where one exists): ``(n, dim, dim)``."""
-        raise NotImplementedError
-
 
 class Trivial(Group):
     """The trivial group: no symmetry. Lifting keeps absolute positions as 'orbit invariants',
@@ -427,7 +423,8 @@ class _RotationGroup(Group):
 
     rotations = True
 
-    def _grid(self, n, dtype, device):
+    def _grid(self, n: int, dtype, device) -> Tensor:
+        """``n`` stabiliser rotations ``(n, dim, dim)``: C_n in 2D, the finite group in 3D."""
         if self.dim == 2:
             return cyclic_rotations(n).to(dtype=dtype, device=device)
         return self.finite.to(dtype=dtype, device=device)

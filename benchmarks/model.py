@@ -29,21 +29,13 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import markdown_table, sync  # noqa: E402
+
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie.groups import SE2, SE3, T  # noqa: E402
 from hamilton_lie.testing import equivariance_errors  # noqa: E402
 
 REFERENCE = dict(dim_hidden=160, num_layers=5, num_heads=8, kernel_dim=16, lift_samples=1)
-
-
-def _table(rows: list[dict]) -> str:
-    cols = list(rows[0])
-    text = [[str(r[c]) for c in cols] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(cols)]
-    out = ["| " + " | ".join(c.ljust(w) for c, w in zip(cols, widths, strict=True)) + " |"]
-    out.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    out += ["| " + " | ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) + " |" for row in text]
-    return "\n".join(out)
 
 
 def _inputs(batch: int, n: int, dim: int = 2, seed: int = 0, dtype=torch.float32, device="cpu"):
@@ -63,11 +55,6 @@ def _step(model, q, p, params):
     (dq.pow(2).mean() + dp.pow(2).mean()).backward()
 
 
-def _sync(device) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
-
-
 def throughput(batch: int, repeats: int, device: str = "cpu") -> dict:
     torch.manual_seed(0)
     model = LieTransformer(T(2), ("masses", "k"), **REFERENCE).to(device)
@@ -76,10 +63,10 @@ def throughput(batch: int, repeats: int, device: str = "cpu") -> dict:
         hamiltonian_vector_field(model, q, p, params, create_graph=True)
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         hamiltonian_vector_field(model, q, p, params, create_graph=True)
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     per_eval = statistics.median(times)
     return {
@@ -195,7 +182,7 @@ def main() -> None:
         results["throughput"] = row
         print(f"\nEnergy + gradient (create_graph) of the reference spring configuration, float32, {args.device}")
         print(
-            _table(
+            markdown_table(
                 [
                     {
                         "model": row["config"],
@@ -223,7 +210,7 @@ def main() -> None:
                 fmt.append({"bodies": r["bodies"], "attention": "all tokens" if r["attention"] == "full" else "32-nearest",
                             "seconds": f"{r['seconds']:.3f}", "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}",
                             "peak above baseline (GiB)": f"{r['peak_above_baseline_gib']:.2f}", "note": ""})  # fmt: skip
-        print(_table(fmt))
+        print(markdown_table(fmt))
         knn = [r for r in rows if r.get("attention") == "knn" and "seconds" in r and r["bodies"] >= 64]
         if len(knn) >= 2:
             slope = np.polyfit(
@@ -240,7 +227,7 @@ def main() -> None:
         )
         results["invariance"] = rows
         print("\nInvariance error of untrained eval-mode models (float64) under Haar-random rotations")
-        print(_table(rows))
+        print(markdown_table(rows))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")

@@ -27,20 +27,13 @@ from scipy.integrate import solve_ivp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import markdown_table, sync  # noqa: E402
+
 from hamilton_lie import load_recipe  # noqa: E402
 from hamilton_lie.generate import relative_energy_error  # noqa: E402
 from simulators import integrate  # noqa: E402
 
 RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
-
-
-def _table(rows: list[dict], columns: list[str]) -> str:
-    text = [[str(r.get(c, "")) for c in columns] for r in rows]
-    widths = [max(len(c), *(len(t[i]) for t in text)) for i, c in enumerate(columns)]
-    lines = ["| " + " | ".join(c.ljust(w) for c, w in zip(columns, widths, strict=True)) + " |"]
-    lines.append("|" + "|".join("-" * (w + 2) for w in widths) + "|")
-    lines += ["| " + " | ".join(t.ljust(w) for t, w in zip(row, widths, strict=True)) + " |" for row in text]
-    return "\n".join(lines)
 
 
 def _numpy_rhs(system, params_row):
@@ -100,7 +93,7 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
         type(system).linear = linear and old
         on = {k: v.to(device) for k, v in params.items()}
         try:
-            _sync(device)
+            sync(device)
             start = time.perf_counter()
             q, p = integrate(
                 system,
@@ -111,7 +104,7 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
                 method=recipe.integrator,
                 substeps=recipe.substeps,
             )
-            _sync(device)
+            sync(device)
             return q.cpu(), p.cpu(), time.perf_counter() - start
         finally:
             type(system).linear = old
@@ -148,11 +141,6 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
         row["torch_step_by_step_traj_per_s"] = n_torch / step_seconds
         row["speedup_step_by_step"] = row["torch_step_by_step_traj_per_s"] / row["scipy_traj_per_s"]
     return row
-
-
-def _sync(device: str) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def recipe_cost(name: str, quick: bool) -> dict:
@@ -272,7 +260,7 @@ def main() -> None:
             }
             for r in rows
         ]
-        print(_table(fmt, list(fmt[0])))
+        print(markdown_table(fmt, list(fmt[0])))
     if "recipes" in parts:
         rows = [recipe_cost(name, args.quick) for name in RECIPES]
         results["recipes"] = rows
@@ -288,12 +276,12 @@ def main() -> None:
             }
             for r in rows
         ]
-        print(_table(fmt, list(fmt[0])))
+        print(markdown_table(fmt, list(fmt[0])))
     if "lieconv" in parts:
         row = lieconv_accuracy(100 if args.quick else 2000)
         results["lieconv_accuracy"] = row
         print("\nThe published spring data (RK4, one step per sample) against the exact solution")
-        print(_table([{k: f"{v:.2e}" if isinstance(v, float) else v for k, v in row.items()}], list(row)))
+        print(markdown_table([{k: f"{v:.2e}" if isinstance(v, float) else v for k, v in row.items()}], list(row)))
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2) + "\n")
     print(f"\nwrote {args.out}")

@@ -27,13 +27,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import sync  # noqa: E402
+
 from hamilton_lie import HamiltonianDynamics, get_model, window_loss  # noqa: E402
 from simulators import SpringSystem, integrate  # noqa: E402
-
-
-def _sync(device) -> None:
-    if str(device).startswith("cuda"):
-        torch.cuda.synchronize()
 
 
 def batch_of_windows(batch: int, device, dtype=torch.float32) -> dict:
@@ -57,11 +54,11 @@ def matmul_peak(device, size: int, repeats: int) -> float:
     a = torch.randn(size, size, device=device)
     b = torch.randn(size, size, device=device)
     a @ b
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for _ in range(repeats):
         a @ b
-    _sync(device)
+    sync(device)
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
@@ -96,10 +93,10 @@ def main() -> None:
     flops = sum(event.flops for event in prof.key_averages() if event.flops)
     times = []
     for _ in range(repeats):
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         step()
-        _sync(device)
+        sync(device)
         times.append(time.perf_counter() - start)
     seconds = statistics.median(times)
     peak = matmul_peak(device, 4096 if device.type == "cuda" else 1024, 20 if device.type == "cuda" else 5)

@@ -21,3 +21,35 @@ DATASET_RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d
 ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")
 
 ALL_GROUPS = ("Trivial2", "Trivial3", "T2", "T3", "SO2", "SE2", "SO3", "SE3")
+
+# A small valid recipe, and edits that each break it in one way, with the message that must name it.
+GOOD_RECIPE = """
+system = "springs"
+n_bodies = 3
+dim = 2
+dt = 0.1
+n_steps = 10
+integrator = "leapfrog"
+substeps = 2
+seed = 0
+[splits]
+train = 4
+val = 2
+test = 2
+"""
+
+BAD_RECIPE_EDITS = [
+    (lambda s: "colour = 3\n" + s, "unknown key 'colour'"),
+    (lambda s: s.replace("n_bodies = 3", 'n_bodies = "three"'), "n_bodies must be an integer"),
+    (lambda s: s.replace("n_bodies = 3", "n_bodies = true"), "n_bodies must be an integer"),
+    (lambda s: s.replace("dt = 0.1", "dt = -0.1"), "dt must be a positive number"),
+    (lambda s: s.replace("train = 4", "train = -4"), "splits.train must be a positive number"),
+    (lambda s: s.replace('"springs"', '"fluid"'), "unknown system 'fluid'"),
+    (lambda s: s.replace('"leapfrog"', '"euler"'), "unknown integrator 'euler'"),
+    (lambda s: s.replace("seed = 0\n", ""), "missing key 'seed'"),
+    (lambda s: s.replace("dim = 2", "dim = 4"), "dim must be 2 or 3"),
+    (lambda s: s + "\n[settings]\nstiffness = 2\n", "does not take"),
+    (lambda s: s + "\n[settings]\nmass_range = [0, 1]\n", "mass_range must satisfy"),
+    (lambda s: s.replace("test = 2", "test = 2\nextra = 1"), "exactly the keys train, val, test"),
+    (lambda s: s.replace("dt = 0.1", "dt = 0.1 0.2"), "not valid TOML"),
+]

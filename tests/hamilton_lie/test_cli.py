@@ -5,23 +5,11 @@ import sys
 
 import h5py
 import pytest
+from helpers import BAD_RECIPE_EDITS, GOOD_RECIPE
 
 from hamilton_lie.cli import main
 
-RECIPE = """
-system = "springs"
-n_bodies = 3
-dim = 2
-dt = 0.1
-n_steps = 8
-integrator = "yoshida4"
-substeps = 4
-seed = 0
-[splits]
-train = 4
-val = 2
-test = 2
-"""
+RECIPE = GOOD_RECIPE
 
 
 def _run(capsys, *argv):
@@ -51,15 +39,7 @@ def test_generate_then_info(tmp_path, capsys):
     assert "springs: 3 bodies in 2D" in out and "train 4, val 2, test 2" in out and "verified" in out
 
 
-@pytest.mark.parametrize(
-    "edit, fragment",
-    [
-        (lambda s: "colour = 1\n" + s, "unknown key 'colour'"),
-        (lambda s: s.replace("n_steps = 8", 'n_steps = "8"'), "n_steps must be an integer"),
-        (lambda s: s.replace("val = 2", "val = -2"), "splits.val must be a positive number"),
-        (lambda s: s.replace('"springs"', '"plasma"'), "unknown system 'plasma'"),
-    ],
-)
+@pytest.mark.parametrize("edit, fragment", BAD_RECIPE_EDITS)
 def test_bad_recipe(tmp_path, capsys, edit, fragment):
     recipe = tmp_path / "bad.toml"
     recipe.write_text(edit(RECIPE))

@@ -3,24 +3,11 @@
 import dataclasses
 
 import pytest
-from helpers import DATASET_RECIPES
+from helpers import BAD_RECIPE_EDITS, DATASET_RECIPES, GOOD_RECIPE
 
 from hamilton_lie import RecipeError, load_recipe, parse_recipe
 
-GOOD = """
-system = "springs"
-n_bodies = 3
-dim = 2
-dt = 0.1
-n_steps = 10
-integrator = "leapfrog"
-substeps = 2
-seed = 0
-[splits]
-train = 4
-val = 2
-test = 2
-"""
+GOOD = GOOD_RECIPE
 
 
 @pytest.mark.parametrize("name", DATASET_RECIPES)
@@ -43,24 +30,7 @@ def test_good_recipe_fields():
     assert dataclasses.replace(r, text="") == dataclasses.replace(parse_recipe(GOOD), text="")
 
 
-@pytest.mark.parametrize(
-    "edit, message",
-    [
-        (lambda s: "colour = 3\n" + s, "unknown key 'colour'"),
-        (lambda s: s.replace("n_bodies = 3", 'n_bodies = "three"'), "n_bodies must be an integer"),
-        (lambda s: s.replace("n_bodies = 3", "n_bodies = true"), "n_bodies must be an integer"),
-        (lambda s: s.replace("dt = 0.1", "dt = -0.1"), "dt must be a positive number"),
-        (lambda s: s.replace("train = 4", "train = -4"), "splits.train must be a positive number"),
-        (lambda s: s.replace('"springs"', '"fluid"'), "unknown system 'fluid'"),
-        (lambda s: s.replace('"leapfrog"', '"euler"'), "unknown integrator 'euler'"),
-        (lambda s: s.replace("seed = 0\n", ""), "missing key 'seed'"),
-        (lambda s: s.replace("dim = 2", "dim = 4"), "dim must be 2 or 3"),
-        (lambda s: s + "\n[settings]\nstiffness = 2\n", "does not take"),
-        (lambda s: s + "\n[settings]\nmass_range = [0, 1]\n", "mass_range must satisfy"),
-        (lambda s: s.replace("test = 2", "test = 2\nextra = 1"), "exactly the keys train, val, test"),
-        (lambda s: s.replace("dt = 0.1", "dt = 0.1 0.2"), "not valid TOML"),
-    ],
-)
+@pytest.mark.parametrize("edit, message", BAD_RECIPE_EDITS)
 def test_bad_recipes_raise_recipe_error(edit, message):
     with pytest.raises(RecipeError, match=message) as info:
         parse_recipe(edit(GOOD), name="bad.toml")

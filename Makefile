@@ -26,6 +26,7 @@ test-all: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/model.py
+	$(PY) benchmarks/train_step.py
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

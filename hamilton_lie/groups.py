@@ -286,6 +286,11 @@ class Group:
     rotations: bool = False
     translations: bool = False
 
+    # every group here is a subgroup of E(d), so these are shared: group.compose(a, b) etc.
+    compose = staticmethod(compose)
+    inverse = staticmethod(inverse)
+    act = staticmethod(act)
+
     def __init__(self, dim: int, pair_features: str = "smooth"):
         if dim not in (2, 3):
             raise ValueError(f"dim must be 2 or 3, got {dim!r}")

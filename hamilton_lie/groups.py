@@ -26,6 +26,8 @@ from dataclasses import dataclass
 
 import torch
 
+from simulators.system import quaternion_to_matrix
+
 Tensor = torch.Tensor
 
 # Below _SERIES (radians) the closed forms with cancellations ((1 - cos x) / x^2 loses about
@@ -245,13 +247,7 @@ def random_rotations(shape, dim: int, generator=None, dtype=torch.float64, devic
         return _rot2(theta).to(dtype=dtype, device=device)
     q = torch.randn((*shape, 4), generator=generator, dtype=torch.float64)
     q = q / q.norm(dim=-1, keepdim=True)
-    w, x, y, z = q.unbind(-1)
-    rows = [
-        1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
-        2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
-        2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
-    ]  # fmt: skip
-    return torch.stack(rows, -1).view(*shape, 3, 3).to(dtype=dtype, device=device)
+    return quaternion_to_matrix(*q.unbind(-1)).to(dtype=dtype, device=device)
 
 
 # -- groups ------------------------------------------------------------------------------------

@@ -193,10 +193,14 @@ def random_rotation(batch: int, generator: torch.Generator | None) -> torch.Tens
     """
     w, x, y, z = torch.randn((4, batch), generator=generator, dtype=torch.float64)
     n = torch.sqrt(w * w + x * x + y * y + z * z)
-    w, x, y, z = w / n, x / n, y / n, z / n
+    return quaternion_to_matrix(w / n, x / n, y / n, z / n)
+
+
+def quaternion_to_matrix(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    """The rotation of the unit quaternion (w, x, y, z), each component ``(...)``: ``(..., 3, 3)``."""
     rows = [
         1 - 2 * (y * y + z * z), 2 * (x * y - w * z), 2 * (x * z + w * y),
         2 * (x * y + w * z), 1 - 2 * (x * x + z * z), 2 * (y * z - w * x),
         2 * (x * z - w * y), 2 * (y * z + w * x), 1 - 2 * (x * x + y * y),
     ]  # fmt: skip
-    return torch.stack(rows, dim=-1).view(batch, 3, 3)
+    return torch.stack(rows, dim=-1).view(*w.shape, 3, 3)

@@ -15,12 +15,14 @@ from pathlib import Path
 import torch.distributed
 from tqdm import tqdm
 
-from .config import load_config, preset_names
+from .config import load_config, parse_config, preset_names
 from .data import check_dataset
 from .errors import HamiltonLieError
+from .evaluate import evaluate, format_metrics, resolve_checkpoint, write_evaluation
 from .generate import check_output, generate_dataset
+from .plotting import write_figures
 from .recipes import load_recipe
-from .train import train
+from .train import load_checkpoint, train
 
 DEMO_RECIPE = Path("datasets/tiny.toml")
 DEMO_DIR = Path("runs/demo")
@@ -65,6 +67,20 @@ def _info(path: Path) -> None:
         print(f"{k:<{width}}  {v}")
 
 
+def _evaluate(args) -> None:
+    if args.rollout_steps < 2:
+        raise HamiltonLieError(f"--rollout-steps must be at least 2, got {args.rollout_steps}")
+    checkpoint = resolve_checkpoint(args.checkpoint)
+    data = args.data or Path(parse_config(load_checkpoint(checkpoint).get("config", {}), str(checkpoint)).data.path)
+    with tqdm(unit="system", desc="evaluate rollouts", file=sys.stderr) as bar:
+        metrics, examples = evaluate(
+            checkpoint, data, args.rollout_steps, args.n_trajectories, args.device, args.seed, progress=bar.update
+        )
+    path = write_evaluation(checkpoint.parent, metrics, examples)
+    print(format_metrics(metrics))
+    print(f"wrote {path} and {path.with_name('rollouts.npz')}")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="hamilton-lie", description=__doc__.splitlines()[0])
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
@@ -84,6 +100,19 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     tr.add_argument("--resume", action="store_true", help="continue the run in train.out from last.pt")
     tr.add_argument("--device", help="shorthand for --set train.device=DEVICE")
+
+    ev = sub.add_parser("evaluate", help="measure a trained model on a dataset's test split; writes metrics.json")
+    ev.add_argument("checkpoint", type=Path, help="a run folder (its best.pt) or a checkpoint file")
+    ev.add_argument("--data", type=Path, help="HDF5 dataset (default: the run's training data)")
+    ev.add_argument("--rollout-steps", type=int, default=100, help="samples per rollout (default 100)")
+    ev.add_argument("--n-trajectories", type=int, help="use the first N test trajectories (default: all)")
+    ev.add_argument("--device", default="cpu")
+    ev.add_argument("--seed", type=int, default=0, help="seeds test windows, group elements and rotations")
+
+    pl = sub.add_parser("plot", help="draw the figures of one or more evaluated runs")
+    pl.add_argument("runs", nargs="+", type=Path, help="run folders (several are drawn side by side)")
+    pl.add_argument("--out", type=Path, help="output folder (default: RUN/figures for one run)")
+    pl.add_argument("--pdf", action="store_true", help="also write PDF")
 
     demo = sub.add_parser("demo", help="generate the tiny default dataset and summarise it")
     demo.add_argument("--recipe", type=Path, default=DEMO_RECIPE)
@@ -109,6 +138,18 @@ def main(argv: list[str] | None = None) -> int:
                 f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
                 f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"
             )
+        elif args.command == "evaluate":
+            _evaluate(args)
+        elif args.command == "plot":
+            out = args.out or (args.runs[0] / "figures" if len(args.runs) == 1 else None)
+            if out is None:
+                raise HamiltonLieError("plot: give --out when plotting several runs")
+            formats = ("png", "pdf") if args.pdf else ("png",)
+            try:
+                written = write_figures(args.runs, out, formats)
+            except FileNotFoundError as e:
+                raise HamiltonLieError(str(e)) from None
+            print(f"wrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
         elif args.command == "info":
             _info(args.file)
         elif args.command == "demo":

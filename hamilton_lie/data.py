@@ -17,6 +17,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from simulators import HamiltonianSystem, get_system
+
 from .errors import DatasetError
 
 SCHEMA_VERSION = 1
@@ -104,6 +106,11 @@ class DatasetInfo:
     @property
     def system_settings(self) -> dict:
         return json.loads(self.attrs["system_settings"])
+
+    def system(self) -> HamiltonianSystem:
+        """The simulator that generated the data, with the file's physical settings (its exact H)."""
+        a = self.attrs
+        return get_system(str(a["system"]), n_bodies=int(a["n_bodies"]), dim=int(a["dim"]), **self.system_settings)
 
 
 def check_dataset(path: str | Path, full: bool = True, block: int = 256) -> DatasetInfo:

@@ -11,6 +11,8 @@ so ``exact_solution`` gives trajectories by eigen-decomposition.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 
 from .system import HamiltonianSystem, Params, broadcast_params, uniform
@@ -24,8 +26,10 @@ class SpringSystem(HamiltonianSystem):
         dim: 2 or 3.
         mass_range: masses ~ U(low, high); default (0.1, 3.1).
         k_range: per-body spring constants k_i ~ U(low, high); default (0, 5).
-        q_scale: q0 ~ q_scale * N(0, I); default 0.4.
-        p_scale: p0 ~ p_scale * N(0, I); default 0.6.
+        q_scale: q0 ~ q_scale * N(0, I); default 0.4. A sequence of ``dim`` scales draws each axis
+            with its own spread: data with a preferred orientation, on which rotational robustness
+            of a learned model can be told apart from that of an invariant one.
+        p_scale: p0 ~ p_scale * N(0, I); default 0.6; per axis like ``q_scale``.
 
     Example:
         >>> import torch
@@ -47,14 +51,14 @@ class SpringSystem(HamiltonianSystem):
         dim: int = 2,
         mass_range: tuple[float, float] = (0.1, 3.1),
         k_range: tuple[float, float] = (0.0, 5.0),
-        q_scale: float = 0.4,
-        p_scale: float = 0.6,
+        q_scale: float | Sequence[float] = 0.4,
+        p_scale: float | Sequence[float] = 0.6,
     ):
         super().__init__(n_bodies, dim)
         self.mass_range = (float(mass_range[0]), float(mass_range[1]))
         self.k_range = (float(k_range[0]), float(k_range[1]))
-        self.q_scale = float(q_scale)
-        self.p_scale = float(p_scale)
+        self.q_scale = _scale("q_scale", q_scale, dim)
+        self.p_scale = _scale("p_scale", p_scale, dim)
         if not 0 < self.mass_range[0] <= self.mass_range[1]:
             raise ValueError(f"mass_range must satisfy 0 < low <= high, got {mass_range}")
         if not 0 <= self.k_range[0] <= self.k_range[1]:
@@ -78,8 +82,12 @@ class SpringSystem(HamiltonianSystem):
     def sample_state(self, params, generator=None):
         batch = params["masses"].shape[0]
         shape = (batch, self.n_bodies, self.dim)
-        q = self.q_scale * torch.randn(shape, generator=generator, dtype=torch.float64)
-        p = self.p_scale * torch.randn(shape, generator=generator, dtype=torch.float64)
+        q = torch.as_tensor(self.q_scale, dtype=torch.float64) * torch.randn(
+            shape, generator=generator, dtype=torch.float64
+        )
+        p = torch.as_tensor(self.p_scale, dtype=torch.float64) * torch.randn(
+            shape, generator=generator, dtype=torch.float64
+        )
         device = params["masses"].device
         return q.to(device), p.to(device)
 
@@ -144,3 +152,16 @@ class SpringSystem(HamiltonianSystem):
         q = (u_t @ y) / sqrt_m.view(-1, 1, self.n_bodies, 1)
         p = (u_t @ v) * sqrt_m.view(-1, 1, self.n_bodies, 1)
         return q, p
+
+
+def _scale(name: str, value, dim: int) -> float | list[float]:
+    """A spread: one float for all axes (kept a float so settings and data stay as before), or one per axis."""
+    if isinstance(value, (int, float)):
+        scale = [float(value)]
+    else:
+        scale = [float(v) for v in value]
+        if len(scale) != dim:
+            raise ValueError(f"{name} must be a number or {dim} numbers (one per axis), got {list(value)}")
+    if not all(v >= 0 for v in scale):
+        raise ValueError(f"{name} must be non-negative, got {value}")
+    return scale[0] if isinstance(value, (int, float)) else scale

@@ -1,6 +1,21 @@
 """Shared lists that the tests parametrise over."""
 
+from torch import nn
+
 from simulators import ChargedSystem, GravitySystem, SpringSystem
+
+
+class TrueEnergy(nn.Module):
+    """A 'model' that is the exact Hamiltonian of a simulator system (separable by construction)."""
+
+    energy = "potential"
+
+    def __init__(self, system):
+        super().__init__()
+        self.system = system
+
+    def forward(self, q, p, params):
+        return self.system.hamiltonian(q, p, params)
 
 ALL_INTEGRATORS = ("leapfrog", "yoshida4", "rk4", "dop853")
 FIXED_STEP_INTEGRATORS = ("leapfrog", "yoshida4", "rk4")

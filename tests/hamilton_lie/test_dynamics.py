@@ -2,23 +2,9 @@
 
 import pytest
 import torch
-from torch import nn
-
 from hamilton_lie import HamiltonianDynamics, LieTransformer, from_z, groups, to_z
+from helpers import TrueEnergy
 from simulators import GravitySystem, SpringSystem, integrate
-
-
-class TrueEnergy(nn.Module):
-    """A 'model' that is the exact Hamiltonian of a simulator system (separable by construction)."""
-
-    energy = "potential"
-
-    def __init__(self, system):
-        super().__init__()
-        self.system = system
-
-    def forward(self, q, p, params):
-        return self.system.hamiltonian(q, p, params)
 
 
 def _sample(system, batch=3, seed=0):

@@ -176,3 +176,19 @@ def test_angular_momentum_2d_and_3d():
     torch.testing.assert_close(
         SpringSystem.angular_momentum(q[..., :2], p[..., :2]), torch.tensor([3.0], dtype=torch.float64)
     )
+
+
+def test_springs_per_axis_scales_give_oriented_data():
+    system = SpringSystem(6, 2, q_scale=[0.6, 0.15], p_scale=[0.5, 0.1])
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(4000, generator=g)
+    q, p = system.sample_state(params, generator=g)
+    # 24000 draws per axis: the sample standard deviation is within 2% of the scale
+    assert q.std(dim=(0, 1)).tolist() == pytest.approx([0.6, 0.15], rel=0.02)
+    assert p.std(dim=(0, 1)).tolist() == pytest.approx([0.5, 0.1], rel=0.02)
+    assert system.settings["q_scale"] == [0.6, 0.15]
+    assert SpringSystem(6, 2).settings["q_scale"] == 0.4  # a scalar stays a scalar in the file's settings
+    with pytest.raises(ValueError, match="q_scale must be a number or 2 numbers"):
+        SpringSystem(6, 2, q_scale=[1.0, 2.0, 3.0])
+    with pytest.raises(ValueError, match="p_scale must be non-negative"):
+        SpringSystem(6, 2, p_scale=-1.0)

@@ -1,0 +1,277 @@
+"""Figures of the diagnostics, each returned as a matplotlib ``Figure``.
+
+The functions read what ``hamilton-lie evaluate`` writes (``metrics.json`` as a dict, ``rollouts.npz``
+as a dict of arrays), the trainer's ``metrics.jsonl`` and the data-efficiency benchmark's rows, so a
+notebook can draw from files or from :func:`hamilton_lie.evaluate.evaluate` directly. Figures are
+built without pyplot (no global state, nothing opened on screen); in a notebook a returned figure
+shows itself, and ``fig.savefig(path)`` writes it. Several runs passed as ``{label: metrics}`` are
+drawn side by side in one figure with one colour each.
+
+Quantities are in the simulators' units (dimensionless; G = 1, unit masses and spring constants of
+order one), which the axis labels call "sim. units".
+
+Example:
+    >>> import numpy as np
+    >>> t = np.linspace(0, 1, 5).tolist()
+    >>> band = {"median": [0, 1e-3, 2e-3, 3e-3, 4e-3], "q25": [0] * 5, "q75": [1e-2] * 5, "geomean": [0] * 5}
+    >>> fig = rollout_error({"model": {"t": t, "rollout_rel_error": band}})
+    >>> fig.axes[0].get_yscale()
+    'log'
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+
+import numpy as np
+from matplotlib.figure import Figure
+
+__all__ = [
+    "data_efficiency",
+    "energy",
+    "load_run",
+    "momentum_drift",
+    "rollout_error",
+    "rotation",
+    "training_curves",
+    "trajectories",
+    "write_figures",
+]
+
+WIDTH = 9.0  # inches: a notebook cell's width at the default dpi
+TIME = "time t (sim. units)"
+
+
+def _figure(ncols: int = 1, height: float = 3.6, width: float = WIDTH) -> tuple[Figure, list]:
+    fig = Figure(figsize=(width, height), layout="constrained")
+    axes = fig.subplots(1, ncols, squeeze=False)[0]
+    return fig, list(axes)
+
+
+def _colours(n: int) -> list:
+    cycle = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+    return [cycle[i % len(cycle)] for i in range(n)]
+
+
+def _positive(values: Iterable) -> np.ndarray:
+    """Values for a log axis: exact zeros (t = 0) become NaN so they are left out, not drawn at -inf."""
+    x = np.asarray([np.nan if v is None else v for v in values], dtype=float)
+    return np.where(x > 0, x, np.nan)
+
+
+def _band(ax, t, summary: Mapping, label: str, colour: str) -> None:
+    """Median line and interquartile band over trajectories."""
+    ax.plot(t, _positive(summary["median"]), color=colour, label=f"{label} (median)")
+    ax.fill_between(t, _positive(summary["q25"]), _positive(summary["q75"]), color=colour, alpha=0.2, linewidth=0)
+
+
+def _finish(ax, xlabel: str, ylabel: str, title: str | None = None, log: bool = True, legend: bool = True) -> None:
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if log:
+        ax.set_yscale("log")
+    if title:
+        ax.set_title(title, fontsize="medium")
+    ax.grid(True, which="major", alpha=0.3)
+    if legend and ax.get_legend_handles_labels()[0]:
+        ax.legend(fontsize="small", frameon=False)
+
+
+def _runs(runs: Mapping | dict) -> dict:
+    if not isinstance(runs, Mapping) or not runs:
+        raise ValueError("runs must be a non-empty mapping {label: metrics}")
+    return dict(runs)
+
+
+def rollout_error(runs: Mapping[str, Mapping]) -> Figure:
+    """Relative rollout error against time, log scale: median and interquartile band per run.
+
+    Arguments:
+        runs: ``{label: metrics}`` with ``metrics["t"]`` and ``metrics["rollout_rel_error"]``
+            (``median``, ``q25``, ``q75`` per time).
+    """
+    runs = _runs(runs)
+    fig, (ax,) = _figure()
+    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+        _band(ax, m["t"], m["rollout_rel_error"], label, colour)
+    _finish(ax, TIME, "relative state error  ||dz|| / (||z_pred|| + ||z_true||)", "rollout error (band: 25-75%)")
+    return fig
+
+
+def energy(runs: Mapping[str, Mapping]) -> Figure:
+    """Energy drift against time: the true H along predicted rollouts, and the learned H along them.
+
+    Arguments:
+        runs: ``{label: metrics}`` with ``metrics["energy_drift"]["true"|"learned"]`` summaries.
+    """
+    runs = _runs(runs)
+    fig, axes = _figure(2)
+    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+        _band(axes[0], m["t"], m["energy_drift"]["true"], label, colour)
+        _band(axes[1], m["t"], m["energy_drift"]["learned"], label, colour)
+    _finish(axes[0], TIME, "|H(t) - H(0)| / |H(0)|", "true H along predicted rollouts")
+    _finish(axes[1], TIME, "|H(t) - H(0)| / |H(0)|", "learned H along its own rollouts")
+    return fig
+
+
+def momentum_drift(runs: Mapping[str, Mapping]) -> Figure:
+    """Drift of total linear and angular momentum along predicted rollouts (median and quartiles)."""
+    runs = _runs(runs)
+    fig, axes = _figure(2)
+    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+        _band(axes[0], m["t"], m["momentum_drift"]["linear"], label, colour)
+        _band(axes[1], m["t"], m["momentum_drift"]["angular"], label, colour)
+    _finish(axes[0], TIME, "||P(t) - P(0)|| / sum ||p_i(0)||", "linear momentum")
+    _finish(axes[1], TIME, "||L(t) - L(0)|| / sum ||q_i|| ||p_i||", "angular momentum (about the origin)")
+    return fig
+
+
+def rotation(runs: Mapping[str, Mapping]) -> Figure:
+    """Rotational robustness: per-system error ratio against rotation angle, and the ratio against time.
+
+    Arguments:
+        runs: ``{label: metrics}`` with ``metrics["rotation_robustness"]`` holding ``angles``,
+            ``error_rotated``, ``error_original`` (per system) and ``ratio_t``, ``ratio``.
+    """
+    runs = _runs(runs)
+    fig, axes = _figure(2)
+    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+        r = m["rotation_robustness"]
+        ratio = _positive(r["error_rotated"]) / _positive(r["error_original"])
+        axes[0].scatter(np.degrees(r["angles"]), ratio, s=12, color=colour, alpha=0.7,
+                        label=f"{label} (overall {r['ratio']:.2f})")
+        axes[1].plot(m["t"], _positive(r["ratio_t"]), color=colour, label=label)
+    for ax in axes:
+        ax.axhline(1.0, color="0.4", linewidth=0.8, linestyle="--")
+    _finish(axes[0], "rotation angle (degrees)", "error rotated / error original", "per test system")
+    axes[0].set_xlim(0, 180)
+    _finish(axes[1], TIME, "geometric-mean error ratio", "over time")
+    return fig
+
+
+def trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: str = "predicted") -> Figure:
+    """True (solid) and predicted (dashed) body paths of a few test systems.
+
+    2D data draw the plane; 3D data draw the x-y projection (the paths' other projections follow from
+    ``examples`` directly). Circles mark the start.
+
+    Arguments:
+        examples: ``rollouts.npz`` content: ``z_true``, ``z_pred (systems, time, 2, n_bodies, dim)``.
+        systems: which example systems to draw, one panel each.
+    """
+    z_true, z_pred = np.asarray(examples["z_true"]), np.asarray(examples["z_pred"])
+    systems = [s for s in systems if s < z_true.shape[0]]
+    if not systems:
+        raise ValueError(f"no example systems among {systems}; the file holds {z_true.shape[0]}")
+    fig, axes = _figure(len(systems), height=WIDTH / len(systems) + 0.6)
+    colours = _colours(z_true.shape[3])
+    for ax, s in zip(axes, systems):
+        for body, colour in enumerate(colours):
+            xt, yt = z_true[s, :, 0, body, 0], z_true[s, :, 0, body, 1]
+            xp, yp = z_pred[s, :, 0, body, 0], z_pred[s, :, 0, body, 1]
+            ax.plot(xt, yt, color=colour, linewidth=1.2)
+            ax.plot(xp, yp, color=colour, linewidth=1.2, linestyle="--")
+            ax.plot(xt[0], yt[0], "o", color=colour, markersize=4)
+        ax.set_aspect("equal", adjustable="datalim")
+        projection = " (x-y projection)" if z_true.shape[-1] == 3 else ""
+        _finish(ax, "x (sim. units)", "y (sim. units)", f"test system {s}{projection}", log=False, legend=False)
+    axes[0].plot([], [], color="0.2", label="true")
+    axes[0].plot([], [], color="0.2", linestyle="--", label=label)
+    axes[0].legend(fontsize="small", frameon=False)
+    return fig
+
+
+def training_curves(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
+    """Training loss and validation MSE per epoch, from ``metrics.jsonl`` records, for each run."""
+    runs = _runs(histories)
+    fig, (ax,) = _figure()
+    for (label, records), colour in zip(runs.items(), _colours(len(runs))):
+        epochs = [r["epoch"] for r in records]
+        ax.plot(epochs, _positive(r["train_loss"] for r in records), color=colour, alpha=0.6, label=f"{label} train")
+        ax.plot(epochs, _positive(r["val_mse"] for r in records), color=colour, linestyle="--", label=f"{label} val")
+    _finish(ax, "epoch", "window MSE", "training")
+    return fig
+
+
+def data_efficiency(rows: Sequence[Mapping], reference: Mapping[float, float] | None = None,
+                    metric: str = "test_mse_5") -> Figure:
+    """Test MSE against the number of training systems, log-log, one line per model.
+
+    Arguments:
+        rows: the data-efficiency benchmark's rows (``benchmarks/results/springs.json``): dicts with
+            ``model``, ``n_train`` and ``metric``.
+        reference: ``{n_train: mse}`` of a published curve to draw beside ours (dotted).
+        metric: which row field to plot.
+    """
+    if not rows:
+        raise ValueError("no rows to plot")
+    fig, (ax,) = _figure(width=6.5, height=4.2)
+    models = sorted({r["model"] for r in rows})
+    for model, colour in zip(models, _colours(len(models))):
+        mine = sorted((r["n_train"], r[metric]) for r in rows if r["model"] == model)
+        ax.plot(*zip(*mine), "o-", color=colour, label=model)
+    if reference:
+        n, v = zip(*sorted(reference.items()))
+        ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")
+    ax.set_xscale("log")
+    _finish(ax, "training systems", metric.replace("_", " "), "data efficiency")
+    return fig
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """What a run folder holds for plotting: ``metrics`` (metrics.json), ``examples`` (rollouts.npz),
+    ``history`` (metrics.jsonl records); each None when the file is missing."""
+    run_dir = Path(run_dir)
+    if not run_dir.is_dir():
+        raise FileNotFoundError(f"{run_dir}: not a run folder")
+    out = {"name": run_dir.name, "metrics": None, "examples": None, "history": None}
+    if (run_dir / "metrics.json").exists():
+        out["metrics"] = json.loads((run_dir / "metrics.json").read_text())
+    if (run_dir / "rollouts.npz").exists():
+        with np.load(run_dir / "rollouts.npz") as f:
+            out["examples"] = {k: f[k] for k in f.files}
+    if (run_dir / "metrics.jsonl").exists():
+        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
+        out["history"] = [json.loads(line) for line in lines if line.strip()]
+    return out
+
+
+def write_figures(run_dirs: Sequence[str | Path], out: str | Path, formats: Sequence[str] = ("png",),
+                  dpi: int = 150) -> list[Path]:
+    """Draw every figure for one or more run folders (runs side by side) into ``out``.
+
+    Writes ``rollout_error``, ``energy``, ``momentum``, ``rotation`` (from each run's metrics.json),
+    ``trajectories_<run>`` (from rollouts.npz) and ``training`` (from metrics.jsonl), in each format.
+
+    Raises:
+        FileNotFoundError: a run folder that is missing, or none with metrics.json or metrics.jsonl.
+    """
+    runs = [load_run(d) for d in run_dirs]
+    names = [r["name"] for r in runs]
+    if len(set(names)) != len(names):  # two folders of the same name: label them by path
+        names = [str(Path(d)) for d in run_dirs]
+    evaluated = {n: r["metrics"] for n, r in zip(names, runs) if r["metrics"] is not None}
+    histories = {n: r["history"] for n, r in zip(names, runs) if r["history"]}
+    if not evaluated and not histories:
+        raise FileNotFoundError(f"{', '.join(map(str, run_dirs))}: no metrics.json (run `hamilton-lie evaluate`) "
+                                "or metrics.jsonl to plot")
+    figures: dict[str, Figure] = {}
+    if evaluated:
+        figures.update(rollout_error=rollout_error(evaluated), energy=energy(evaluated),
+                       momentum=momentum_drift(evaluated), rotation=rotation(evaluated))
+    for n, r in zip(names, runs):
+        if r["examples"] is not None:
+            figures[f"trajectories_{Path(n).name}"] = trajectories(r["examples"], label=f"predicted ({n})")
+    if histories:
+        figures["training"] = training_curves(histories)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, fig in figures.items():
+        for fmt in formats:
+            path = out / f"{name}.{fmt}"
+            fig.savefig(path, dpi=dpi)
+            written.append(path)
+    return written

@@ -59,7 +59,9 @@ def _check_trajectories(name: str, z: torch.Tensor) -> None:
 def _check_pair(z_pred: torch.Tensor, z_true: torch.Tensor) -> None:
     _check_trajectories("z_pred", z_pred)
     if z_pred.shape != z_true.shape:
-        raise ValueError(f"z_pred and z_true must have the same shape, got {tuple(z_pred.shape)} and {tuple(z_true.shape)}")
+        raise ValueError(
+            f"z_pred and z_true must have the same shape, got {tuple(z_pred.shape)} and {tuple(z_true.shape)}"
+        )
 
 
 def mse(z_pred: torch.Tensor, z_true: torch.Tensor) -> float:
@@ -183,7 +185,9 @@ def equivariance_error(
         ``{"energy": (n_elements, batch), "vector_field": (n_elements, batch)}`` relative errors.
     """
     module = energy if isinstance(energy, torch.nn.Module) else None
-    original = next(module.parameters()).dtype if module is not None and any(True for _ in module.parameters()) else None
+    original = (
+        next(module.parameters()).dtype if module is not None and any(True for _ in module.parameters()) else None
+    )
     if dtype is not None:
         q, p = q.to(dtype), p.to(dtype)
         params = {k: v.to(dtype) for k, v in params.items()}
@@ -298,4 +302,3 @@ def rotation_robustness(
         error_rotated=error_rotated,
         equivariance=equivariance,
     )
-

@@ -148,7 +148,12 @@ def evaluate(
             sel = slice(lo, lo + batch_size)
             p_sel = {k: v[sel].to(device=device, dtype=dtype) for k, v in params.items()}
             z = dynamics.integrate(
-                q0[sel], p0[sel], p_sel, times.to(device=device, dtype=dtype), method=tc.method, substeps=tc.substeps,
+                q0[sel],
+                p0[sel],
+                p_sel,
+                times.to(device=device, dtype=dtype),
+                method=tc.method,
+                substeps=tc.substeps,
                 create_graph=False,
             ).z
             out.append(z.detach().double().cpu())
@@ -157,8 +162,15 @@ def evaluate(
         return torch.cat(out)
 
     def learned_energy(q, p, params):
-        return model(q.to(device=device, dtype=dtype), p.to(device=device, dtype=dtype),
-                     {k: v.to(device=device, dtype=dtype) for k, v in params.items()}).double().cpu()
+        return (
+            model(
+                q.to(device=device, dtype=dtype),
+                p.to(device=device, dtype=dtype),
+                {k: v.to(device=device, dtype=dtype) for k, v in params.items()},
+            )
+            .double()
+            .cpu()
+        )
 
     test_windows = TrajectoryDataset(data, "test", config.data.chunk_len, windows="random", seed=seed, n_trajectories=n)
     test_mse = evaluate_mse(dynamics, test_windows, batch_size, tc.method, tc.substeps, dtype, torch.device(device))
@@ -175,8 +187,13 @@ def evaluate(
     k = min(n, 64)
     euclid = get_group(f"SE{dim}")
     equiv = analysis.equivariance_error(
-        model, euclid, q0[:k].to(device), p0[:k].to(device), {key: v[:k].to(device) for key, v in params64.items()},
-        n_elements=4, generator=generator,
+        model,
+        euclid,
+        q0[:k].to(device),
+        p0[:k].to(device),
+        {key: v[:k].to(device) for key, v in params64.items()},
+        n_elements=4,
+        generator=generator,
     )
 
     def stats(x: torch.Tensor) -> dict:
@@ -204,7 +221,10 @@ def evaluate(
         "rollout_mse": analysis.mse(z_pred, z_true),
         "rollout_rel_error": _summary(rel),
         "energy_drift": {"true": _summary(true_drift), "learned": _summary(learned_drift)},
-        "energy_drift_last": {"true": float(true_drift[:, last].median()), "learned": float(learned_drift[:, last].median())},
+        "energy_drift_last": {
+            "true": float(true_drift[:, last].median()),
+            "learned": float(learned_drift[:, last].median()),
+        },
         "momentum_drift": {name: _summary(v) for name, v in momentum.items()},
         "equivariance_error": {
             "group": f"SE{dim}",
@@ -258,8 +278,10 @@ def format_metrics(metrics: dict | dict[str, dict], markdown: bool = False) -> s
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])
-    widths = [max(len(str(x)) for x in col) for col in zip(header, *body)]
-    return "\n".join("  ".join(str(x).ljust(w) for x, w in zip(r, widths)).rstrip() for r in [header, *body])
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *body, strict=True)]
+    return "\n".join(
+        "  ".join(str(x).ljust(w) for x, w in zip(r, widths, strict=True)).rstrip() for r in [header, *body]
+    )
 
 
 def write_evaluation(run_dir: str | Path, metrics: dict, examples: dict) -> Path:

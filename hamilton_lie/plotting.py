@@ -94,7 +94,7 @@ def rollout_error(runs: Mapping[str, Mapping]) -> Figure:
     """
     runs = _runs(runs)
     fig, (ax,) = _figure()
-    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         _band(ax, m["t"], m["rollout_rel_error"], label, colour)
     _finish(ax, TIME, "relative state error  ||dz|| / (||z_pred|| + ||z_true||)", "rollout error (band: 25-75%)")
     return fig
@@ -108,7 +108,7 @@ def energy(runs: Mapping[str, Mapping]) -> Figure:
     """
     runs = _runs(runs)
     fig, axes = _figure(2)
-    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         _band(axes[0], m["t"], m["energy_drift"]["true"], label, colour)
         _band(axes[1], m["t"], m["energy_drift"]["learned"], label, colour)
     _finish(axes[0], TIME, "|H(t) - H(0)| / |H(0)|", "true H along predicted rollouts")
@@ -120,7 +120,7 @@ def momentum_drift(runs: Mapping[str, Mapping]) -> Figure:
     """Drift of total linear and angular momentum along predicted rollouts (median and quartiles)."""
     runs = _runs(runs)
     fig, axes = _figure(2)
-    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         _band(axes[0], m["t"], m["momentum_drift"]["linear"], label, colour)
         _band(axes[1], m["t"], m["momentum_drift"]["angular"], label, colour)
     _finish(axes[0], TIME, "||P(t) - P(0)|| / sum ||p_i(0)||", "linear momentum")
@@ -137,11 +137,12 @@ def rotation(runs: Mapping[str, Mapping]) -> Figure:
     """
     runs = _runs(runs)
     fig, axes = _figure(2)
-    for (label, m), colour in zip(runs.items(), _colours(len(runs))):
+    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         r = m["rotation_robustness"]
         ratio = _positive(r["error_rotated"]) / _positive(r["error_original"])
-        axes[0].scatter(np.degrees(r["angles"]), ratio, s=12, color=colour, alpha=0.7,
-                        label=f"{label} (overall {r['ratio']:.2f})")
+        axes[0].scatter(
+            np.degrees(r["angles"]), ratio, s=12, color=colour, alpha=0.7, label=f"{label} (overall {r['ratio']:.2f})"
+        )
         axes[1].plot(m["t"], _positive(r["ratio_t"]), color=colour, label=label)
     for ax in axes:
         ax.axhline(1.0, color="0.4", linewidth=0.8, linestyle="--")
@@ -167,7 +168,7 @@ def trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: s
         raise ValueError(f"no example systems among {systems}; the file holds {z_true.shape[0]}")
     fig, axes = _figure(len(systems), height=WIDTH / len(systems) + 0.6)
     colours = _colours(z_true.shape[3])
-    for ax, s in zip(axes, systems):
+    for ax, s in zip(axes, systems, strict=True):
         for body, colour in enumerate(colours):
             xt, yt = z_true[s, :, 0, body, 0], z_true[s, :, 0, body, 1]
             xp, yp = z_pred[s, :, 0, body, 0], z_pred[s, :, 0, body, 1]
@@ -187,7 +188,7 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
     """Training loss and validation MSE per epoch, from ``metrics.jsonl`` records, for each run."""
     runs = _runs(histories)
     fig, (ax,) = _figure()
-    for (label, records), colour in zip(runs.items(), _colours(len(runs))):
+    for (label, records), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         epochs = [r["epoch"] for r in records]
         ax.plot(epochs, _positive(r["train_loss"] for r in records), color=colour, alpha=0.6, label=f"{label} train")
         ax.plot(epochs, _positive(r["val_mse"] for r in records), color=colour, linestyle="--", label=f"{label} val")
@@ -195,8 +196,9 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
     return fig
 
 
-def data_efficiency(rows: Sequence[Mapping], reference: Mapping[float, float] | None = None,
-                    metric: str = "test_mse_5") -> Figure:
+def data_efficiency(
+    rows: Sequence[Mapping], reference: Mapping[float, float] | None = None, metric: str = "test_mse_5"
+) -> Figure:
     """Test MSE against the number of training systems, log-log, one line per model.
 
     Arguments:
@@ -209,11 +211,11 @@ def data_efficiency(rows: Sequence[Mapping], reference: Mapping[float, float] | 
         raise ValueError("no rows to plot")
     fig, (ax,) = _figure(width=6.5, height=4.2)
     models = sorted({r["model"] for r in rows})
-    for model, colour in zip(models, _colours(len(models))):
+    for model, colour in zip(models, _colours(len(models)), strict=True):
         mine = sorted((r["n_train"], r[metric]) for r in rows if r["model"] == model)
-        ax.plot(*zip(*mine), "o-", color=colour, label=model)
+        ax.plot(*zip(*mine, strict=True), "o-", color=colour, label=model)
     if reference:
-        n, v = zip(*sorted(reference.items()))
+        n, v = zip(*sorted(reference.items()), strict=True)
         ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")
     ax.set_xscale("log")
     _finish(ax, "training systems", metric.replace("_", " "), "data efficiency")
@@ -238,8 +240,9 @@ def load_run(run_dir: str | Path) -> dict:
     return out
 
 
-def write_figures(run_dirs: Sequence[str | Path], out: str | Path, formats: Sequence[str] = ("png",),
-                  dpi: int = 150) -> list[Path]:
+def write_figures(
+    run_dirs: Sequence[str | Path], out: str | Path, formats: Sequence[str] = ("png",), dpi: int = 150
+) -> list[Path]:
     """Draw every figure for one or more run folders (runs side by side) into ``out``.
 
     Writes ``rollout_error``, ``energy``, ``momentum``, ``rotation`` (from each run's metrics.json),
@@ -252,16 +255,21 @@ def write_figures(run_dirs: Sequence[str | Path], out: str | Path, formats: Sequ
     names = [r["name"] for r in runs]
     if len(set(names)) != len(names):  # two folders of the same name: label them by path
         names = [str(Path(d)) for d in run_dirs]
-    evaluated = {n: r["metrics"] for n, r in zip(names, runs) if r["metrics"] is not None}
-    histories = {n: r["history"] for n, r in zip(names, runs) if r["history"]}
+    evaluated = {n: r["metrics"] for n, r in zip(names, runs, strict=True) if r["metrics"] is not None}
+    histories = {n: r["history"] for n, r in zip(names, runs, strict=True) if r["history"]}
     if not evaluated and not histories:
-        raise FileNotFoundError(f"{', '.join(map(str, run_dirs))}: no metrics.json (run `hamilton-lie evaluate`) "
-                                "or metrics.jsonl to plot")
+        raise FileNotFoundError(
+            f"{', '.join(map(str, run_dirs))}: no metrics.json (run `hamilton-lie evaluate`) or metrics.jsonl to plot"
+        )
     figures: dict[str, Figure] = {}
     if evaluated:
-        figures.update(rollout_error=rollout_error(evaluated), energy=energy(evaluated),
-                       momentum=momentum_drift(evaluated), rotation=rotation(evaluated))
-    for n, r in zip(names, runs):
+        figures.update(
+            rollout_error=rollout_error(evaluated),
+            energy=energy(evaluated),
+            momentum=momentum_drift(evaluated),
+            rotation=rotation(evaluated),
+        )
+    for n, r in zip(names, runs, strict=True):
         if r["examples"] is not None:
             figures[f"trajectories_{Path(n).name}"] = trajectories(r["examples"], label=f"predicted ({n})")
     if histories:

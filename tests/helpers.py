@@ -17,6 +17,7 @@ class TrueEnergy(nn.Module):
     def forward(self, q, p, params):
         return self.system.hamiltonian(q, p, params)
 
+
 ALL_INTEGRATORS = ("leapfrog", "yoshida4", "rk4", "dop853")
 FIXED_STEP_INTEGRATORS = ("leapfrog", "yoshida4", "rk4")
 

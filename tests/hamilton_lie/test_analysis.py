@@ -4,9 +4,9 @@ import math
 
 import pytest
 import torch
+from helpers import TrueEnergy
 
 from hamilton_lie import HamiltonianDynamics, LieTransformer, analysis, groups, to_z
-from helpers import TrueEnergy
 from simulators import SpringSystem
 
 
@@ -31,7 +31,9 @@ def test_metric_definitions_on_hand_made_trajectories():
     assert rel.shape == (2, 3)
     assert rel[1, 2] == pytest.approx(0.5, rel=1e-15) and rel.sum() == pytest.approx(0.5, rel=1e-15)
     assert analysis.mse(z_pred, z_true) == pytest.approx(4 * 16 / (2 * 3 * 16), rel=1e-15)
-    assert analysis.geometric_mean(torch.tensor([[1e-2, 1.0], [1e-4, 1.0]]), dim=0).tolist() == pytest.approx([1e-3, 1.0])
+    assert analysis.geometric_mean(torch.tensor([[1e-2, 1.0], [1e-4, 1.0]]), dim=0).tolist() == pytest.approx(
+        [1e-3, 1.0]
+    )
     with pytest.raises(ValueError, match="same shape"):
         analysis.rollout_rel_error(z_pred[:1], z_true)
     with pytest.raises(ValueError, match=r"\(batch, time, 2, n_bodies, dim\)"):
@@ -83,14 +85,23 @@ def test_learned_energy_drift_along_its_own_rollout_is_at_integrator_level():
 def test_equivariance_error_of_exact_and_broken_symmetries(group):
     dim = int(group[-1])
     system, q, p, params = _springs(batch=4, dim=dim)
-    errors = analysis.equivariance_error(TrueEnergy(system), groups.get_group(group), q, p, params, n_elements=3,
-                                         generator=torch.Generator().manual_seed(0))
+    errors = analysis.equivariance_error(
+        TrueEnergy(system),
+        groups.get_group(group),
+        q,
+        p,
+        params,
+        n_elements=3,
+        generator=torch.Generator().manual_seed(0),
+    )
     assert errors["energy"].shape == errors["vector_field"].shape == (3, 4)
     assert errors["energy"].max() < 1e-12 and errors["vector_field"].max() < 1e-12
     # a T(d) LieTransformer has no reason to be rotation invariant: its SE(d) error is far above
     # float64 round-off (an untrained one's energy is dominated by the exactly invariant kinetic term)
     model = LieTransformer(groups.T(dim), ("masses", "k"), dim_hidden=16, num_layers=1, num_heads=2)
-    broken = analysis.equivariance_error(model, groups.get_group(f"SE{dim}"), q.float(), p.float(), params, n_elements=3)
+    broken = analysis.equivariance_error(
+        model, groups.get_group(f"SE{dim}"), q.float(), p.float(), params, n_elements=3
+    )
     assert broken["energy"].median() > 1e-7 and broken["vector_field"].median() > 1e-5
     assert next(model.parameters()).dtype == torch.float32  # evaluated in float64, restored afterwards
 
@@ -109,13 +120,21 @@ def test_rotation_robustness_is_one_for_exactly_invariant_dynamics():
     assert result.error_original[:, 1:].min() > 1e-9
     assert result.ratio == pytest.approx(1.0, abs=1e-8)
     assert result.equivariance.max() < 1e-13
-    assert math.isnan(float(result.ratio_t[0])) and torch.allclose(result.ratio_t[1:], torch.ones(10, dtype=torch.float64))
+    assert math.isnan(float(result.ratio_t[0])) and torch.allclose(
+        result.ratio_t[1:], torch.ones(10, dtype=torch.float64)
+    )
     assert result.angles.shape == (8,) and float(result.angles.max()) <= math.pi
     # a continuous-rotation-invariant learned energy (SO(2) about the origin, canonical lift)
     model = LieTransformer(groups.SO2(), ("masses", "k"), dim_hidden=16, num_layers=1, num_heads=2).double().eval()
     learned = HamiltonianDynamics(model)
     learned_result = analysis.rotation_robustness(
-        lambda *a: learned.rollout(*a, method="rk4"), q, p, params, t, z_exact, generator=torch.Generator().manual_seed(2)
+        lambda *a: learned.rollout(*a, method="rk4"),
+        q,
+        p,
+        params,
+        t,
+        z_exact,
+        generator=torch.Generator().manual_seed(2),
     )
     assert learned_result.ratio == pytest.approx(1.0, abs=1e-9)
     assert learned_result.equivariance.max() < 1e-10

@@ -2,8 +2,9 @@
 
 import pytest
 import torch
-from hamilton_lie import HamiltonianDynamics, LieTransformer, from_z, groups, to_z
 from helpers import TrueEnergy
+
+from hamilton_lie import HamiltonianDynamics, LieTransformer, from_z, groups, to_z
 from simulators import GravitySystem, SpringSystem, integrate
 
 

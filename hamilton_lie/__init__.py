@@ -5,12 +5,13 @@ The public surface is re-exported here; everything else is an implementation det
 
 __version__ = "0.1.0"
 
-from . import groups, testing
+from . import analysis, groups, plotting, testing
 from .attention import LieSelfAttention
 from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig, load_config, preset_names
 from .data import DatasetInfo, TrajectoryDataset, check_dataset, load_split
 from .dynamics import HamiltonianDynamics, Rollout, from_z, hamiltonian_vector_field, to_z
 from .errors import DatasetError, HamiltonLieError, RecipeError
+from .evaluation import evaluate, format_metrics, write_evaluation
 from .generate import GenerateResult, generate_dataset
 from .lie_transformer import LieTransformer
 from .mlp_hamiltonian import MLPHamiltonian
@@ -20,6 +21,11 @@ from .train import TrainingDiverged, TrainResult, build_model, load_checkpoint, 
 
 __all__ = [
     "Config",
+    "analysis",
+    "evaluate",
+    "format_metrics",
+    "plotting",
+    "write_evaluation",
     "ConfigError",
     "DataConfig",
     "ModelConfig",

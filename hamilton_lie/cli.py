@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import shutil
 import sys
 from pathlib import Path
 
@@ -18,14 +19,15 @@ from tqdm import tqdm
 from .config import load_config, parse_config, preset_names
 from .data import check_dataset
 from .errors import HamiltonLieError
-from .evaluate import evaluate, format_metrics, resolve_checkpoint, write_evaluation
+from .evaluation import evaluate, format_metrics, resolve_checkpoint, write_evaluation
 from .generate import check_output, generate_dataset
 from .plotting import write_figures
 from .recipes import load_recipe
 from .train import load_checkpoint, train
 
-DEMO_RECIPE = Path("datasets/tiny.toml")
+DEMO_RECIPE = Path("datasets/demo.toml")
 DEMO_DIR = Path("runs/demo")
+DEMO_MODELS = {"se2": "demo-se2", "mlp": "demo-mlp"}  # run folder name -> preset
 
 
 def _resolve_recipe(name: str) -> Path:
@@ -67,18 +69,70 @@ def _info(path: Path) -> None:
         print(f"{k:<{width}}  {v}")
 
 
+class _LazyBar:
+    """A progress bar over rolled-out systems that appears with the first progress, so that input
+    errors found before any work print only their one line."""
+
+    def __init__(self, desc: str):
+        self.desc, self.bar = desc, None
+
+    def update(self, n: int) -> None:
+        if self.bar is None:
+            self.bar = tqdm(unit="system", desc=self.desc, file=sys.stderr)
+        self.bar.update(n)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
 def _evaluate(args) -> None:
     if args.rollout_steps < 2:
         raise HamiltonLieError(f"--rollout-steps must be at least 2, got {args.rollout_steps}")
     checkpoint = resolve_checkpoint(args.checkpoint)
     data = args.data or Path(parse_config(load_checkpoint(checkpoint).get("config", {}), str(checkpoint)).data.path)
-    with tqdm(unit="system", desc="evaluate rollouts", file=sys.stderr) as bar:
+    with _LazyBar("evaluate rollouts") as bar:
         metrics, examples = evaluate(
             checkpoint, data, args.rollout_steps, args.n_trajectories, args.device, args.seed, progress=bar.update
         )
     path = write_evaluation(checkpoint.parent, metrics, examples)
     print(format_metrics(metrics))
     print(f"wrote {path} and {path.with_name('rollouts.npz')}")
+
+
+def _demo(args) -> None:
+    """Generate, train both demo models, evaluate them, draw the figures and print the summary table.
+
+    The demo owns ``out_dir``: its earlier runs there are replaced."""
+    if not args.recipe.exists():
+        raise HamiltonLieError(f"{args.recipe}: demo recipe not found; run from the repository root")
+    out_dir = args.out_dir
+    data = _generate(args.recipe, out_dir / f"{args.recipe.stem}.h5", args.device, force=True)
+    _info(data)
+    runs = {}
+    for name, preset in DEMO_MODELS.items():
+        run_dir = out_dir / name
+        if run_dir.exists():
+            shutil.rmtree(run_dir)
+        overrides = [f"data.path={data}", f"train.out={run_dir}", f"train.device={args.device}"]
+        overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
+        result = train(load_config(preset, overrides))
+        print(
+            f"{name}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.0f} s, "
+            f"best validation MSE {result.best_val_mse:.3e}"
+        )
+        with _LazyBar(f"evaluate {name}") as bar:
+            metrics, examples = evaluate(run_dir, data, rollout_steps=None, device=args.device, progress=bar.update)
+        write_evaluation(run_dir, metrics, examples)
+        runs[f"{name} ({preset})"] = metrics
+    figures = write_figures([out_dir / name for name in DEMO_MODELS], out_dir / "figures")
+    table = format_metrics(runs, markdown=True)
+    (out_dir / "summary.md").write_text(table + "\n")
+    print(f"\nfigures: {', '.join(str(p) for p in figures)}\n")
+    print(table)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -114,10 +168,13 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--out", type=Path, help="output folder (default: RUN/figures for one run)")
     pl.add_argument("--pdf", action="store_true", help="also write PDF")
 
-    demo = sub.add_parser("demo", help="generate the tiny default dataset and summarise it")
+    demo = sub.add_parser(
+        "demo", help="end to end: generate spring data, train SE(2) LieTransformer and MLP-HNN, evaluate, plot"
+    )
     demo.add_argument("--recipe", type=Path, default=DEMO_RECIPE)
     demo.add_argument("--out-dir", type=Path, default=DEMO_DIR)
     demo.add_argument("--device", default="cpu")
+    demo.add_argument("--epochs", type=int, help="override both models' epochs (for a quicker look)")
     return parser
 
 
@@ -153,10 +210,7 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "info":
             _info(args.file)
         elif args.command == "demo":
-            if not args.recipe.exists():
-                raise HamiltonLieError(f"{args.recipe}: demo recipe not found; run from the repository root")
-            path = _generate(args.recipe, args.out_dir / "tiny.h5", args.device, force=True)
-            _info(path)
+            _demo(args)
     except HamiltonLieError as e:
         print(f"hamilton-lie: error: {e}", file=sys.stderr)
         return 2

@@ -2,7 +2,7 @@
 
 The functions read what ``hamilton-lie evaluate`` writes (``metrics.json`` as a dict, ``rollouts.npz``
 as a dict of arrays), the trainer's ``metrics.jsonl`` and the data-efficiency benchmark's rows, so a
-notebook can draw from files or from :func:`hamilton_lie.evaluate.evaluate` directly. Figures are
+notebook can draw from files or from :func:`hamilton_lie.evaluation.evaluate` directly. Figures are
 built without pyplot (no global state, nothing opened on screen); in a notebook a returned figure
 shows itself, and ``fig.savefig(path)`` writes it. Several runs passed as ``{label: metrics}`` are
 drawn side by side in one figure with one colour each.

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import re
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,20 @@ class Recipe:
             raise RecipeError(f"{self.name}: [settings] has a key that {self.system} does not take ({e})") from None
         except ValueError as e:
             raise RecipeError(f"{self.name}: [settings]: {e}") from None
+
+    def with_splits(self, train: int, val: int, test: int) -> Recipe:
+        """The same physics, time grid and seed with other split sizes (e.g. a quick small version).
+
+        The TOML text is rewritten to match, so the file written from it records what it holds.
+        """
+        sizes = {"train": train, "val": val, "test": test}
+        lines, section = [], None
+        for line in self.text.splitlines():
+            header = re.match(r"\s*\[([^\]]+)\]", line)
+            section = header.group(1).strip() if header else section
+            key = re.match(r"\s*(train|val|test)\s*=", line)
+            lines.append(f"{key.group(1)} = {sizes[key.group(1)]}" if section == "splits" and key else line)
+        return parse_recipe("\n".join(lines) + "\n", self.name)
 
 
 _TOP_KEYS = {f.name for f in dataclasses.fields(Recipe)} - {"name", "text"}

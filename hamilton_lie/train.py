@@ -64,6 +64,15 @@ class TrainResult:
     finished: bool
 
 
+def data_identity(attrs: dict) -> dict:
+    """What a model is tied to in its training data: the system, body count and dimension."""
+    return {"system": str(attrs["system"]), "n_bodies": int(attrs["n_bodies"]), "dim": int(attrs["dim"])}
+
+
+def describe_data(identity: dict) -> str:
+    return f"{identity['system']} with {identity['n_bodies']} bodies in {identity['dim']}D"
+
+
 def build_model(config: Config, attrs: dict) -> torch.nn.Module:
     """The configured model, with ``n_bodies``/``dim`` taken from the data where the model asks for them.
 
@@ -294,6 +303,7 @@ def train(
             "rng": torch.get_rng_state(),
             "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
             "config": config.to_dict(),
+            "data": data_identity(train_set.attrs),
         }
 
     batches_per_epoch = math.ceil(len(train_set) / tc.batch_size)

@@ -98,6 +98,7 @@ def test_equivariance_error_of_exact_and_broken_symmetries(group):
     assert errors["energy"].max() < 1e-12 and errors["vector_field"].max() < 1e-12
     # a T(d) LieTransformer has no reason to be rotation invariant: its SE(d) error is far above
     # float64 round-off (an untrained one's energy is dominated by the exactly invariant kinetic term)
+    torch.manual_seed(0)
     model = LieTransformer(groups.T(dim), ("masses", "k"), dim_hidden=16, num_layers=1, num_heads=2)
     broken = analysis.equivariance_error(
         model, groups.get_group(f"SE{dim}"), q.float(), p.float(), params, n_elements=3

@@ -40,3 +40,15 @@ def test_bad_recipes_raise_recipe_error(edit, message):
 def test_missing_recipe_file(tmp_path):
     with pytest.raises(RecipeError, match="cannot read recipe"):
         load_recipe(tmp_path / "nope.toml")
+
+
+def test_with_splits_changes_only_the_sizes_and_keeps_the_text_true(root):
+    recipe = load_recipe(root / "datasets" / "demo.toml")
+    small = recipe.with_splits(5, 6, 7)
+    assert (small.splits.train, small.splits.val, small.splits.test) == (5, 6, 7)
+    assert parse_recipe(small.text).splits == small.splits
+    assert small.settings == recipe.settings and (small.dt, small.seed, small.n_steps) == (
+        recipe.dt,
+        recipe.seed,
+        recipe.n_steps,
+    )

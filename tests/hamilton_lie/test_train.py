@@ -99,7 +99,9 @@ def test_refuses_to_overwrite_a_run_or_resume_nothing(tiny_h5, tmp_path):
 def test_presets_build(name):
     config = load_config(name)
     model = build_model(config, {"n_bodies": 6, "dim": 2})
-    assert config.train.batch_size == 100 and config.train.lr == 1e-3 and config.data.chunk_len == 5
+    assert config.data.chunk_len == 5
+    if name.startswith("springs-"):  # the reference protocol; the demo's presets are small and quick
+        assert config.train.batch_size == 100 and config.train.lr == 1e-3
     if name == "springs-lietransformer-t2":
         assert sum(w.numel() for w in model.parameters()) == 841_641
 

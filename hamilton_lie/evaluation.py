@@ -37,7 +37,7 @@ from .data import TrajectoryDataset, check_dataset, load_split
 from .dynamics import HamiltonianDynamics, to_z
 from .errors import HamiltonLieError
 from .groups import get_group
-from .train import build_model, evaluate_mse, load_checkpoint
+from .train import build_model, data_identity, describe_data, evaluate_mse, load_checkpoint
 
 log = logging.getLogger(__name__)
 
@@ -69,6 +69,11 @@ def load_trained(checkpoint: str | Path, attrs: dict, device="cpu") -> tuple[tor
     if "config" not in state:
         raise HamiltonLieError(f"{path}: the checkpoint does not record its training config")
     config = parse_config(state["config"], source=str(path))
+    trained_on, given = state.get("data"), data_identity(attrs)
+    if trained_on is not None and trained_on != given:
+        raise HamiltonLieError(
+            f"{path}: the model was trained on {describe_data(trained_on)}, the data hold {describe_data(given)}"
+        )
     model = build_model(config, attrs)
     try:
         model.load_state_dict(state["model"])

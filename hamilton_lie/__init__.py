@@ -12,6 +12,7 @@ from .data import DatasetInfo, TrajectoryDataset, check_dataset, load_split
 from .dynamics import HamiltonianDynamics, Rollout, from_z, hamiltonian_vector_field, to_z
 from .errors import DatasetError, HamiltonLieError, RecipeError
 from .evaluation import evaluate, format_metrics, write_evaluation
+from .ga_attention import GAAttention
 from .generate import GenerateResult, generate_dataset
 from .lie_transformer import LieTransformer
 from .mlp_hamiltonian import MLPHamiltonian
@@ -40,6 +41,7 @@ __all__ = [
     "window_loss",
     "DatasetError",
     "DatasetInfo",
+    "GAAttention",
     "GenerateResult",
     "HamiltonLieError",
     "HamiltonianDynamics",

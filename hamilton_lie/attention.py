@@ -1,8 +1,25 @@
 """LieSelfAttention (Hutchinson et al., 2021, sec. 3.2): multi-head self-attention over lifted tokens
-whose logits combine a content kernel and a location kernel on invariant pair features.
+whose logits combine a content kernel and a location kernel on invariant pair features; and two
+linear-cost variants without pairs.
+
+* ``kind="pairwise"``: the paper's attention over all tokens or gathered neighbourhoods.
+* ``kind="linformer"`` (Wang et al., 2020): keys and values are projected along the token axis by
+  learned ``rank x max_tokens`` matrices E and F, so attention costs O(M rank). A fixed projection over
+  token positions is not permutation-symmetric: the energy changes when bodies are listed in another
+  order, and, with several lift samples per body, under the rotations that permute them (it stays
+  exactly invariant to translations, and to all rotations for groups lifted to one token per body). Sharing as in the paper's sec. 4: ``share="headwise"`` (E, F per layer, shared by heads),
+  ``"key-value"`` (E = F per layer), ``"layerwise"`` (one E = F for all layers, passed in).
+* ``kind="lowrank"``: attention through ``rank`` learned inducing points (the induced set attention
+  of Lee et al., 2019, "Set Transformer"): the inducing points attend to all tokens, then every token
+  attends to the inducing points. Sums over tokens are symmetric, so permutation and group invariance
+  are kept, at cost O(M rank).
+
+Neither linear variant has pairs, so the location kernel cannot be used; location reaches the
+tokens through their features instead (the LieTransformer adds each token's position relative to
+the body centroid, in the token's own frame).
 
 Shapes: ``B`` batch, ``M`` tokens (bodies x lift samples), ``K`` neighbours per token (``M`` for
-all-token attention), ``C`` channels, ``H`` heads, ``P`` pair-feature length.
+all-token attention), ``C`` channels, ``H`` heads, ``P`` pair-feature length, ``r`` rank.
 """
 
 from __future__ import annotations
@@ -12,8 +29,10 @@ import math
 import torch
 from torch import nn
 
-LOGITS = ("sum", "product", "mlp")
+LOGITS = ("sum", "product", "mlp", "content")
 NORMALISATIONS = ("softmax", "dot_product")
+KINDS = ("pairwise", "linformer", "lowrank")
+LINFORMER_SHARING = ("headwise", "key-value", "layerwise")
 
 
 def gather_neighbours(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -50,6 +69,39 @@ class MultiheadKernelMLP(nn.Module):
         return torch.einsum("...hj,hj->...h", h, self.out_w) + self.out_b
 
 
+class LinformerProjection(nn.Module):
+    """Linformer's projections along the token axis: E (and F) ``(rank, max_tokens)``; ``shared``
+    makes F = E. For M < max_tokens tokens the first M columns are used."""
+
+    def __init__(self, max_tokens: int, rank: int, shared: bool):
+        super().__init__()
+        self.max_tokens = max_tokens
+        # N(0, 1/rank) entries, as the paper's initialisation of E and F
+        self.E = nn.Parameter(torch.randn(rank, max_tokens) / math.sqrt(rank))
+        self.F = None if shared else nn.Parameter(torch.randn(rank, max_tokens) / math.sqrt(rank))
+
+    def forward(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``k, v (B, M, H, D)`` -> ``(B, rank, H, D)`` each."""
+        M = k.shape[1]
+        if M > self.max_tokens:
+            raise ValueError(f"Linformer attention was built for at most {self.max_tokens} tokens, got {M}")
+        E = self.E[:, :M]
+        F = E if self.F is None else self.F[:, :M]
+        return torch.einsum("rm,bmhd->brhd", E, k), torch.einsum("rm,bmhd->brhd", F, v)
+
+
+def _normalise(logits: torch.Tensor, mask: torch.Tensor | None, normalisation: str, dim: int) -> torch.Tensor:
+    """Attention weights over axis ``dim`` of ``logits``; ``mask`` (broadcastable) marks real entries."""
+    if normalisation == "softmax":
+        if mask is not None:
+            logits = logits.masked_fill(~mask, float("-inf"))
+        return torch.softmax(logits, dim=dim)
+    if mask is None:
+        return logits / logits.shape[dim]
+    count = mask.sum(dim, keepdim=True).clamp_min(1)
+    return logits.masked_fill(~mask, 0.0) / count
+
+
 class LieSelfAttention(nn.Module):
     """Multi-head attention of each token over its neighbours.
 
@@ -66,8 +118,14 @@ class LieSelfAttention(nn.Module):
         heads: number of heads H.
         pair_dim: length P of the pair features.
         kernel_dim: width of the location-kernel MLPs.
-        logits: ``sum``, ``product`` or ``mlp``.
+        logits: ``sum``, ``product``, ``mlp``, or ``content`` (the content kernel alone).
         normalisation: ``softmax`` or ``dot_product``.
+        kind: ``pairwise``, ``linformer`` or ``lowrank`` (see the module docstring); the linear kinds
+            use the content kernel only.
+        rank: projected length (Linformer) or number of inducing points (lowrank).
+        max_tokens: Linformer's projection width (the most tokens it accepts).
+        share: Linformer's sharing, ``headwise``, ``key-value`` or ``layerwise``.
+        projection: the :class:`LinformerProjection` shared by all layers (``share="layerwise"``).
     """
 
     def __init__(
@@ -78,8 +136,17 @@ class LieSelfAttention(nn.Module):
         kernel_dim: int = 16,
         logits: str = "sum",
         normalisation: str = "softmax",
+        kind: str = "pairwise",
+        rank: int = 32,
+        max_tokens: int | None = None,
+        share: str = "headwise",
+        projection: LinformerProjection | None = None,
     ):
         super().__init__()
+        if kind not in KINDS:
+            raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
+        if kind != "pairwise" and rank < 1:
+            raise ValueError(f"rank must be positive, got {rank}")
         if dim % heads:
             raise ValueError(f"dim ({dim}) must be divisible by heads ({heads})")
         if logits not in LOGITS:
@@ -87,24 +154,46 @@ class LieSelfAttention(nn.Module):
         if normalisation not in NORMALISATIONS:
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
         self.heads, self.head_dim = heads, dim // heads
-        self.logits, self.normalisation = logits, normalisation
+        self.kind, self.logits, self.normalisation = kind, logits, normalisation
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
         self.value = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
-        self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim)
-        if logits == "mlp":
+        if kind == "pairwise" and logits != "content":
+            self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim)
+        if kind == "pairwise" and logits == "mlp":
             self.combine = MultiheadKernelMLP(2, heads, kernel_dim)
+        if kind == "linformer":
+            if share not in LINFORMER_SHARING:
+                raise ValueError(f"share must be one of {LINFORMER_SHARING}, got {share!r}")
+            if share == "layerwise":
+                if projection is None:
+                    raise ValueError("share='layerwise' needs the shared LinformerProjection passed as projection")
+                self.projection = projection
+            else:
+                if max_tokens is None or max_tokens < 1:
+                    raise ValueError(f"Linformer attention needs max_tokens, got {max_tokens!r}")
+                self.projection = LinformerProjection(max_tokens, rank, shared=share == "key-value")
+        if kind == "lowrank":
+            self.inducing = nn.Parameter(torch.randn(rank, dim) / math.sqrt(dim))
+            self.key2 = nn.Linear(dim, dim)
+            self.value2 = nn.Linear(dim, dim)
 
     def forward(
-        self, f: torch.Tensor, pairs: torch.Tensor, index: torch.Tensor | None, mask: torch.Tensor | None
+        self,
+        f: torch.Tensor,
+        pairs: torch.Tensor | None = None,
+        index: torch.Tensor | None = None,
+        mask: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """
         Arguments:
             f: token features ``(B, M, C)``.
-            pairs: pair features of each token with its neighbours ``(B, M, K, P)``.
+            pairs: pair features of each token with its neighbours ``(B, M, K, P)`` (pairwise kind;
+                unused with ``logits="content"`` and by the linear kinds).
             index: neighbour token indices ``(B, M, K)``, or None when every token attends to all M.
-            mask: ``(B, M, K)`` True where the neighbour exists (None: all exist).
+            mask: pairwise kind: ``(B, M, K)`` True where the neighbour exists; linear kinds: ``(B, M)``
+                True for real tokens (None: all exist).
 
         Returns:
             ``(B, M, C)``.
@@ -114,31 +203,58 @@ class LieSelfAttention(nn.Module):
         q = self.query(f).view(B, M, H, D)
         k = self.key(f).view(B, M, H, D)
         v = self.value(f).view(B, M, H, D)
+        if self.kind == "linformer":
+            out = self._linformer(q, k, v, mask)
+        elif self.kind == "lowrank":
+            out = self._lowrank(f, k, v, mask)
+        else:
+            out = self._pairwise(q, k, v, pairs, index, mask)
+        return self.out(out.reshape(B, M, H * D))
+
+    def _pairwise(self, q, k, v, pairs, index, mask):
+        D = self.head_dim
         if index is None:
             content = torch.einsum("bmhd,bkhd->bmkh", q, k) / math.sqrt(D)
         else:
             k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, M, K, H, D)
             # einsum, not (q * k).sum(-1): no (B, M, K, H, D) product is kept for backward
             content = torch.einsum("bmhd,bmkhd->bmkh", q, k) / math.sqrt(D)
-        location = self.location(pairs)  # (B, M, K, H)
-        if self.logits == "sum":
-            logits = content + location
-        elif self.logits == "product":
-            logits = content * location
+        if self.logits == "content":
+            logits = content
         else:
-            logits = self.combine(torch.stack([content, location], -1))
-        if self.normalisation == "softmax":
-            if mask is not None:
-                logits = logits.masked_fill(~mask.unsqueeze(-1), float("-inf"))
-            weights = torch.softmax(logits, dim=2)
-        else:
-            if mask is None:
-                weights = logits / logits.shape[2]
+            location = self.location(pairs)  # (B, M, K, H)
+            if self.logits == "sum":
+                logits = content + location
+            elif self.logits == "product":
+                logits = content * location
             else:
-                count = mask.sum(2, keepdim=True).clamp_min(1).unsqueeze(-1)
-                weights = logits.masked_fill(~mask.unsqueeze(-1), 0.0) / count
+                logits = self.combine(torch.stack([content, location], -1))
+        weights = _normalise(logits, None if mask is None else mask.unsqueeze(-1), self.normalisation, 2)
         if index is None:
-            out = torch.einsum("bmkh,bkhd->bmhd", weights, v)
-        else:
-            out = torch.einsum("bmkh,bmkhd->bmhd", weights, v)
-        return self.out(out.reshape(B, M, H * D))
+            return torch.einsum("bmkh,bkhd->bmhd", weights, v)
+        return torch.einsum("bmkh,bmkhd->bmhd", weights, v)
+
+    def _linformer(self, q, k, v, mask):
+        if mask is not None:  # padded tokens must not leak into the projections
+            keep = mask.view(*mask.shape, 1, 1).to(k.dtype)
+            k, v = k * keep, v * keep
+        k, v = self.projection(k, v)  # (B, r, H, D)
+        logits = torch.einsum("bmhd,brhd->bmrh", q, k) / math.sqrt(self.head_dim)
+        weights = _normalise(logits, None, self.normalisation, 2)
+        return torch.einsum("bmrh,brhd->bmhd", weights, v)
+
+    def _lowrank(self, f, k, v, mask):
+        B, M, _ = f.shape
+        H, D = self.heads, self.head_dim
+        r = self.inducing.shape[0]
+        # 1. the inducing points attend to every token (a symmetric sum over tokens)
+        qi = self.query(self.inducing).view(r, H, D)
+        logits = torch.einsum("rhd,bmhd->brmh", qi, k) / math.sqrt(D)
+        token_mask = None if mask is None else mask.view(B, 1, M, 1)
+        summary = torch.einsum("brmh,bmhd->brhd", _normalise(logits, token_mask, self.normalisation, 2), v)
+        # 2. every token attends to the inducing points' summaries
+        z = summary.reshape(B, r, H * D)
+        k2, v2 = self.key2(z).view(B, r, H, D), self.value2(z).view(B, r, H, D)
+        q = self.query(f).view(B, M, H, D)
+        logits = torch.einsum("bmhd,brhd->bmrh", q, k2) / math.sqrt(D)
+        return torch.einsum("bmrh,brhd->bmhd", _normalise(logits, None, self.normalisation, 2), v2)

@@ -128,7 +128,7 @@ def evaluate(
     info = check_dataset(data, full=False)
     model, config, state = load_trained(checkpoint, info.attrs, device)
     dtype = next(model.parameters()).dtype
-    dynamics = HamiltonianDynamics(model)
+    dynamics = HamiltonianDynamics(model).eval()  # deterministic lifts: exact discrete invariance
     system = info.system()
     split = load_split(data, "test")
     available = split["q"].shape[0]

@@ -25,11 +25,11 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .attention import LieSelfAttention, gather_neighbours
+from .attention import LieSelfAttention, LinformerProjection, gather_neighbours
 from .groups import Element, Group
 
 ENERGY_HEADS = ("potential", "full")
-ATTENTION = ("full", "knn")
+ATTENTION = ("full", "knn", "linformer", "lowrank")
 
 
 def check_inputs(q: torch.Tensor, p: torch.Tensor, params: dict, dim: int, names: tuple[str, ...]) -> None:
@@ -68,10 +68,12 @@ def mlp(sizes: list[int]) -> nn.Sequential:
 class Block(nn.Module):
     """Pre-LayerNorm residual block: f + attn(LN f), then f + MLP(LN f)."""
 
-    def __init__(self, dim: int, heads: int, pair_dim: int, kernel_dim: int, logits: str, normalisation: str):
+    def __init__(
+        self, dim: int, heads: int, pair_dim: int, kernel_dim: int, logits: str, normalisation: str, **attention
+    ):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim)
-        self.attention = LieSelfAttention(dim, heads, pair_dim, kernel_dim, logits, normalisation)
+        self.attention = LieSelfAttention(dim, heads, pair_dim, kernel_dim, logits, normalisation, **attention)
         self.norm2 = nn.LayerNorm(dim)
         self.mlp = mlp([dim, dim, dim])
 
@@ -104,8 +106,15 @@ class LieTransformer(nn.Module):
         lift_samples: elements per body (1 for T(d); the C_n grid size for SE(2)/SO(3); SE(3)
             uses its finite group's order and ignores this).
         logits: ``sum`` | ``product`` | ``mlp``; normalisation: ``softmax`` | ``dot_product``.
-        attention: ``"full"`` (all tokens) or ``"knn"`` (the tokens of the ``neighbours`` nearest
-            bodies, including the body itself).
+        attention: ``"full"`` (all tokens), ``"knn"`` (the tokens of the ``neighbours`` nearest
+            bodies, including the body itself; memory O(N k)), ``"linformer"`` (keys and values
+            projected to ``rank`` along the token axis; at most ``max_bodies`` bodies; not
+            permutation-symmetric) or ``"lowrank"`` (attention through ``rank`` inducing points;
+            symmetric). The linear kinds use the content kernel only (see :mod:`hamilton_lie.attention`).
+        rank, max_bodies, linformer_share: the linear kinds' options.
+        token_location: give each token its position relative to the centroid of the bodies, in the
+            token's own frame (R_u^T (q_i - c): invariant under the group, which moves c along with the
+            bodies). Default: on for the linear kinds, whose attention sees no pairs, off otherwise.
         energy: ``"potential"`` (V(q) + analytic kinetic; needs ``masses``) or ``"full"``.
 
     Example:
@@ -133,6 +142,10 @@ class LieTransformer(nn.Module):
         attention: str = "full",
         neighbours: int = 32,
         energy: str = "potential",
+        rank: int = 32,
+        max_bodies: int | None = None,
+        linformer_share: str = "headwise",
+        token_location: bool | None = None,
     ):
         super().__init__()
         if energy not in ENERGY_HEADS:
@@ -149,10 +162,21 @@ class LieTransformer(nn.Module):
         self.attention_kind = attention
         self.neighbours = neighbours
         self.energy = energy
+        linear = attention in ("linformer", "lowrank")
+        self.token_location = linear if token_location is None else token_location
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
+        in_dim += group.dim if self.token_location else 0
         self.embed = nn.Linear(in_dim, dim_hidden)
+        options: dict = {"kind": attention, "rank": rank} if linear else {}
+        if attention == "linformer":
+            if max_bodies is None:
+                raise ValueError("attention='linformer' needs max_bodies (the projections' width is fixed)")
+            options.update(max_tokens=max_bodies * group.lift_size(lift_samples), share=linformer_share)
+            if linformer_share == "layerwise":
+                options["projection"] = LinformerProjection(options["max_tokens"], rank, shared=True)
         self.blocks = nn.ModuleList(
-            Block(dim_hidden, num_heads, group.pair_dim, kernel_dim, logits, normalisation) for _ in range(num_layers)
+            Block(dim_hidden, num_heads, group.pair_dim, kernel_dim, logits, normalisation, **options)
+            for _ in range(num_layers)
         )
         self.readout = mlp([dim_hidden, dim_hidden, dim_hidden, 1])
 
@@ -175,6 +199,13 @@ class LieTransformer(nn.Module):
         if self.energy == "full":
             # momenta in each element's frame: R_u^T p is unchanged when u -> g u, p -> R_g p
             parts.append((u.R.transpose(-1, -2) @ p.unsqueeze(2).unsqueeze(-1)).squeeze(-1))
+        if self.token_location:
+            if mask is None:
+                centre = q.mean(1, keepdim=True)
+            else:
+                w = mask.unsqueeze(-1).to(q.dtype)
+                centre = (q * w).sum(1, keepdim=True) / w.sum(1, keepdim=True).clamp_min(1)
+            parts.append((u.R.transpose(-1, -2) @ (q - centre).unsqueeze(2).unsqueeze(-1)).squeeze(-1))
         d = self.group.dim
         flat = Element(u.R.reshape(B, N * S, d, d), u.t.reshape(B, N * S, d))
         token_mask = None if mask is None else mask.unsqueeze(2).expand(B, N, S).reshape(B, N * S)
@@ -216,8 +247,11 @@ class LieTransformer(nn.Module):
     def network_output(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
         """The network's scalar output before the kinetic term: ``(B,)``."""
         tokens = self.lift(q, p, params, mask, generator)
-        index, nbhd_mask = self._neighbourhoods(q, tokens)
-        pairs = self._pairs(tokens, index)
+        if self.attention_kind in ("linformer", "lowrank"):
+            index, nbhd_mask, pairs = None, tokens.mask, None
+        else:
+            index, nbhd_mask = self._neighbourhoods(q, tokens)
+            pairs = self._pairs(tokens, index)
         f = self.embed(tokens.features)
         for block in self.blocks:
             f = block(f, pairs, index, nbhd_mask)

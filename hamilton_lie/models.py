@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from torch import nn
 
+from .ga_attention import GAAttention
 from .groups import get_group
 from .lie_transformer import LieTransformer
 from .mlp_hamiltonian import MLPHamiltonian
@@ -36,7 +37,8 @@ def get_model(name: str, **config) -> nn.Module:
     """Build the model registered as ``name`` from keyword ``config``.
 
     ``lietransformer`` takes ``group`` as a name (``T2``, ``SE2``, ...) or a group object; the rest
-    are :class:`LieTransformer`'s arguments. ``mlp`` takes :class:`MLPHamiltonian`'s.
+    are :class:`LieTransformer`'s arguments. ``mlp`` takes :class:`MLPHamiltonian`'s, ``gaattention``
+    :class:`GAAttention`'s.
     """
     if name not in _MODELS:
         raise ValueError(f"unknown model {name!r}; registered models are {list_models()}")
@@ -49,3 +51,4 @@ def _lie_transformer(group="T2", **config) -> LieTransformer:
 
 register_model("lietransformer", _lie_transformer)
 register_model("mlp", MLPHamiltonian)
+register_model("gaattention", GAAttention)

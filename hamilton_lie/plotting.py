@@ -175,9 +175,14 @@ def trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: s
             ax.plot(xt, yt, color=colour, linewidth=1.2)
             ax.plot(xp, yp, color=colour, linewidth=1.2, linestyle="--")
             ax.plot(xt[0], yt[0], "o", color=colour, markersize=4)
-        ax.set_aspect("equal", adjustable="datalim")
+        extent = np.ptp(z_true[s, :, 0, :, :2].reshape(-1, 2), axis=0)
+        # true proportions, unless the paths are so elongated that equal axes would flatten them
+        to_scale = extent.max() <= 4 * max(extent.min(), 1e-12)
+        if to_scale:
+            ax.set_aspect("equal", adjustable="datalim")
         projection = " (x-y projection)" if z_true.shape[-1] == 3 else ""
-        _finish(ax, "x (sim. units)", "y (sim. units)", f"test system {s}{projection}", log=False, legend=False)
+        title = f"test system {s}{projection}" + ("" if to_scale else "\n(axes not to scale)")
+        _finish(ax, "x (sim. units)", "y (sim. units)", title, log=False, legend=False)
     axes[0].plot([], [], color="0.2", label="true")
     axes[0].plot([], [], color="0.2", linestyle="--", label=label)
     axes[0].legend(fontsize="small", frameon=False)

@@ -27,3 +27,11 @@ def test_readme_model_example(root):
     namespace = {}
     exec(_blocks(root)[2], namespace)
     assert namespace["H"].shape == (8,) and namespace["dq"].shape == (8, 6, 2)
+
+
+def test_readme_analysis_example(root):
+    namespace = {}
+    exec(_blocks(root)[3], namespace)
+    assert namespace["error"].shape == (16, 21)
+    assert namespace["noether"]["angular"].max() < 1e-6  # SO(2)-invariant H: RK4 keeps L to its truncation error
+    assert abs(namespace["robust"].ratio - 1) < 1e-9

@@ -29,7 +29,7 @@ MODELS = {
 
 def _model(name, attention="full", energy="full", **overrides):
     make, samples, _ = MODELS[name]
-    config = {"neighbours": 3, **SMALL, **overrides}
+    config = {"neighbours": 3, "rank": 4, "max_bodies": 8, **SMALL, **overrides}
     torch.manual_seed(0)
     return (
         LieTransformer(make(), ("masses", "k"), lift_samples=samples or 1, attention=attention, energy=energy, **config)
@@ -62,7 +62,8 @@ def _rotations_as_elements(rotations, batch, generator, translate):
     return Element(rotations[:, None].expand(n, batch, d, d), t.double())
 
 
-CASES = [(name, att, energy) for name in MODELS for att in ("full", "knn") for energy in ("full", "potential")]
+ATTENTIONS = ("full", "knn", "linformer", "lowrank")
+CASES = [(name, att, energy) for name in MODELS for att in ATTENTIONS for energy in ("full", "potential")]
 
 
 @pytest.mark.parametrize("name, attention, energy", CASES)
@@ -77,6 +78,9 @@ def test_exact_invariances(name, attention, energy):
         translations = T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)
         assert_equivariant(model, group, inputs, elements=translations, rtol=1e-10)
         assert_equivariant(_field(model), group, inputs, elements=translations, rtol=1e-10)
+    # a rotation permutes each body's lift samples, and Linformer's projections see token order
+    if attention == "linformer" and group.lift_size(MODELS[name][1] or 1) > 1:
+        rotations = None
     if rotations is not None:
         if isinstance(rotations, str):
             elements = group.sample((6, 3), generator=g)
@@ -98,7 +102,7 @@ def test_non_symmetries_are_detected(name):
         assert_equivariant(model, group, _inputs(2), elements=elements, rtol=1e-10)
 
 
-@pytest.mark.parametrize("name, attention", [(n, a) for n in MODELS for a in ("full", "knn")])
+@pytest.mark.parametrize("name, attention", [(n, a) for n in MODELS for a in ("full", "knn", "lowrank")])
 def test_permutation_invariance(name, attention):
     model = _model(name, attention)
     q, p, params = _inputs(model.group.dim)
@@ -125,6 +129,42 @@ def test_knn_matches_a_masked_dense_reference():
         torch.testing.assert_close(fast, slow, rtol=1e-12, atol=1e-13)
 
 
+def test_linformer_is_not_permutation_symmetric():
+    """As documented: its projections weigh tokens by position in the list."""
+    model = _model("T2", "linformer")
+    q, p, params = _inputs(2)
+    perm = torch.tensor([1, 0, 2, 3, 4, 5])
+    h = model(q, p, params)
+    h_perm = model(q[:, perm], p[:, perm], {k: v[:, perm] for k, v in params.items()})
+    assert ((h - h_perm).abs() / h.abs()).max() > 1e-6
+
+
+@pytest.mark.parametrize("name", ["T2", "SE2-C4"])
+def test_linformer_with_identity_projections_equals_full_content_attention(name):
+    """k = n and E = F = identity: Linformer attention is full attention with the content kernel alone."""
+    full = _model(name, "full", logits="content", token_location=True)
+    tokens = 6 * full.group.lift_size(MODELS[name][1] or 1)
+    linformer = _model(name, "linformer", rank=tokens, max_bodies=6)
+    missing, unexpected = linformer.load_state_dict(full.state_dict(), strict=False)
+    assert not unexpected and all(k.endswith((".E", ".F")) for k in missing)
+    with torch.no_grad():
+        for block in linformer.blocks:
+            block.attention.projection.E.copy_(torch.eye(tokens))
+            block.attention.projection.F.copy_(torch.eye(tokens))
+    q, p, params = _inputs(2)
+    torch.testing.assert_close(linformer(q, p, params), full(q, p, params), rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("share", ["headwise", "key-value", "layerwise"])
+def test_linformer_sharing(share):
+    model = _model("T2", "linformer", linformer_share=share)
+    projections = {id(b.attention.projection) for b in model.blocks}
+    assert len(projections) == (1 if share == "layerwise" else len(model.blocks))
+    assert (model.blocks[0].attention.projection.F is None) == (share != "headwise")
+    with pytest.raises(ValueError, match="at most 8 tokens"):
+        model(*_inputs(2, n=9))
+
+
 def test_knn_with_every_body_equals_full_attention():
     full = _model("SE2-C4", "full")
     knn = _model("SE2-C4", "knn", neighbours=6)
@@ -132,9 +172,10 @@ def test_knn_with_every_body_equals_full_attention():
     torch.testing.assert_close(full(q, p, params), knn(q, p, params), rtol=1e-12, atol=0)
 
 
+@pytest.mark.parametrize("attention", ["full", "linformer", "lowrank"])
 @pytest.mark.parametrize("normalisation", ["softmax", "dot_product"])
-def test_padding_bodies_with_a_mask_changes_nothing(normalisation):
-    model = _model("T2", "full", normalisation=normalisation)
+def test_padding_bodies_with_a_mask_changes_nothing(normalisation, attention):
+    model = _model("T2", attention, normalisation=normalisation)
     q, p, params = _inputs(2, n=5)
     pad = 3
     q2 = torch.cat([q, 100 * torch.randn(3, pad, 2, dtype=torch.float64)], 1)

@@ -2,6 +2,13 @@
 
 from __future__ import annotations
 
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
 import torch
 
 
@@ -20,3 +27,40 @@ def sync(device) -> None:
     """Wait for queued GPU work, so that wall-clock timings include it."""
     if str(device).startswith("cuda"):
         torch.cuda.synchronize()
+
+
+def _status_kib(field: str) -> int:
+    text = Path("/proc/self/status").read_text()
+    return next(int(line.split()[1]) for line in text.splitlines() if line.startswith(field))
+
+
+def measure(fn, repeats: int) -> dict:
+    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call, and the peak resident
+    memory while they ran (VmHWM reset to the current RSS first, so call this in a fresh process
+    for a peak that belongs to ``fn`` alone)."""
+    before = _status_kib("VmRSS")
+    Path("/proc/self/clear_refs").write_text("5")
+    times = []
+    for _ in range(repeats + 1):
+        start = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - start)
+    peak = _status_kib("VmHWM")
+    return {
+        "seconds": statistics.median(times[1:]),
+        "peak_rss_gib": peak / 2**20,
+        "peak_above_baseline_gib": (peak - before) / 2**20,
+    }
+
+
+def run_child(code: str, cwd: Path, limit_s: int) -> dict:
+    """Run ``code`` in a fresh interpreter; it prints one JSON object as its last line. A failure or
+    a timeout comes back as ``{"skipped": reason}``."""
+    try:
+        done = subprocess.run([sys.executable, "-c", code], cwd=cwd, capture_output=True, text=True, timeout=limit_s)
+    except subprocess.TimeoutExpired:
+        return {"skipped": f"over {limit_s} s"}
+    if done.returncode != 0:
+        lines = done.stderr.strip().splitlines() or [f"exit code {done.returncode} (killed: out of memory?)"]
+        return {"skipped": lines[-1]}
+    return json.loads(done.stdout.strip().splitlines()[-1])

@@ -18,7 +18,6 @@ import json
 import math
 import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -29,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, sync  # noqa: E402
+from common import markdown_table, measure, run_child, sync  # noqa: E402
 
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie.groups import SE2, SE3, T  # noqa: E402
@@ -86,25 +85,12 @@ def _measure_child(n: int, attention: str, batch: int, repeats: int) -> dict:
     torch.manual_seed(0)
     model = LieTransformer(T(2), ("masses", "k"), attention=attention, neighbours=32, **REFERENCE)
     q, p, params = _inputs(batch, n)
-    status = Path("/proc/self/status")
-    rss_before = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmRSS"))
-    Path("/proc/self/clear_refs").write_text("5")  # resets VmHWM to the current RSS: the peak is this step's
-    times = []
-    for _ in range(repeats + 1):  # the first call warms up and is not timed
-        start = time.perf_counter()
+
+    def step():
         _step(model, q, p, params)
-        times.append(time.perf_counter() - start)
         model.zero_grad(set_to_none=True)
-    times = times[1:]
-    peak = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM"))
-    return {
-        "bodies": n,
-        "attention": attention,
-        "batch": batch,
-        "seconds": statistics.median(times),
-        "peak_rss_gib": peak / 2**20,
-        "peak_above_baseline_gib": (peak - rss_before) / 2**20,
-    }
+
+    return {"bodies": n, "attention": attention, "batch": batch, **measure(step, repeats)}
 
 
 def scaling(sizes, batch: int, repeats: int, limit_s: int) -> list[dict]:
@@ -119,17 +105,7 @@ def scaling(sizes, batch: int, repeats: int, limit_s: int) -> list[dict]:
                 "import model as m;"
                 f"print(json.dumps(m._measure_child({n}, {attention!r}, {batch}, {repeats})))"
             )
-            try:
-                done = subprocess.run(
-                    [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=limit_s
-                )
-            except subprocess.TimeoutExpired:
-                rows.append({"bodies": n, "attention": attention, "skipped": f"over {limit_s} s"})
-                continue
-            if done.returncode != 0:
-                rows.append({"bodies": n, "attention": attention, "skipped": done.stderr.strip().splitlines()[-1]})
-                continue
-            rows.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            rows.append({"bodies": n, "attention": attention, **run_child(code, ROOT, limit_s)})
     return rows
 
 

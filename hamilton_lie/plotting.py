@@ -62,9 +62,12 @@ def _positive(values: Iterable) -> np.ndarray:
 
 
 def _band(ax, t, summary: Mapping, label: str, colour: str) -> None:
-    """Median line and interquartile band over trajectories."""
-    ax.plot(t, _positive(summary["median"]), color=colour, label=f"{label} (median)")
-    ax.fill_between(t, _positive(summary["q25"]), _positive(summary["q75"]), color=colour, alpha=0.2, linewidth=0)
+    """Median line and interquartile band over trajectories, from the first step on: at t = 0 errors
+    and drifts are zero or float32 rounding of the initial state, which would only stretch a log axis."""
+    t = list(t)[1:]
+    median, q25, q75 = (_positive(summary[k])[1:] for k in ("median", "q25", "q75"))
+    ax.plot(t, median, color=colour, label=f"{label} (median)")
+    ax.fill_between(t, q25, q75, color=colour, alpha=0.2, linewidth=0)
 
 
 def _finish(ax, xlabel: str, ylabel: str, title: str | None = None, log: bool = True, legend: bool = True) -> None:
@@ -96,7 +99,7 @@ def rollout_error(runs: Mapping[str, Mapping]) -> Figure:
     fig, (ax,) = _figure()
     for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         _band(ax, m["t"], m["rollout_rel_error"], label, colour)
-    _finish(ax, TIME, "relative state error  ||dz|| / (||z_pred|| + ||z_true||)", "rollout error (band: 25-75%)")
+    _finish(ax, TIME, "relative state error", "rollout error ||dz|| / (||z_pred|| + ||z_true||), band: 25-75%")
     return fig
 
 

@@ -11,7 +11,8 @@ import pytest
     "script, args",
     [
         ("simulate.py", ["--quick", "--part", "speed", "--part", "lieconv"]),
-        ("model.py", ["--quick", "--part", "throughput", "--part", "invariance"]),
+        ("model.py", ["--quick", "--part", "throughput", "--part", "invariance", "--part", "scaling"]),
+        ("scale.py", ["--quick"]),
         ("train_step.py", ["--quick"]),
         ("springs.py", ["--quick", "--models", "t2", "mlp"]),
     ],

@@ -34,6 +34,7 @@ from hamilton_lie import (  # noqa: E402
     HamiltonianDynamics,
     TrajectoryDataset,
     build_model,
+    evaluate,
     generate_dataset,
     load_checkpoint,
     load_config,
@@ -47,6 +48,7 @@ PRESETS = {
     "se2": "springs-lietransformer-se2",
     "mlp": "springs-mlp",
     "transformer": "springs-transformer",
+    "ga": "springs-gaattention",
 }
 # LieTransformer-T(2), 5-step test MSE read from the reference's data-efficiency figure
 REFERENCE_T2 = {10: 7.5e-4, 100: 2.5e-5, 1000: 5.7e-6, 3000: 1.1e-6, 10000: 4.5e-7}
@@ -68,6 +70,12 @@ def test_metrics(config, checkpoint: Path, data: Path, device, dtype) -> dict:
     for name, length in (("test_mse_5", 5), ("rollout_mse_100", min(100, int(attrs["n_steps"])))):
         windows = TrajectoryDataset(data, "test", length, windows="random", seed=12345)
         out[name] = evaluate_mse(dynamics, windows, 100, config.train.method, config.train.substeps, dtype, device)
+    # rotation robustness and SE(2) invariance error on the first 200 test systems, 100-sample rollouts
+    metrics, _ = evaluate(
+        checkpoint, data, rollout_steps=100, n_trajectories=min(200, len(windows)), device=str(device)
+    )
+    out["rotation_ratio"] = metrics["rotation_robustness"]["ratio"]
+    out["se2_energy_error"] = metrics["equivariance_error"]["energy"]["median"]
     return out
 
 
@@ -98,6 +106,7 @@ def main() -> None:
             epochs = 2 if args.quick else int(math.sqrt(1e7 / n))
             if args.quick:
                 small = ["model.hidden=16"] if key == "mlp" else ["model.dim_hidden=16", "model.num_layers=1"]
+                small += ["model.num_heads=2"] if key == "ga" else []
                 extra = ["train.batch_size=8", *small]
             out = args.runs / f"{key}-n{n}"
             config = load_config(
@@ -125,14 +134,19 @@ def main() -> None:
             )
             print(json.dumps(rows[-1]))
 
+    if not args.quick and args.out.exists():  # keep earlier rows of other models and sizes
+        fresh = {(r["model"], r["n_train"]) for r in rows}
+        earlier = json.loads(args.out.read_text())["rows"]
+        rows = [r for r in earlier if (r["model"], r["n_train"]) not in fresh] + rows
     print(
-        "\n| model | n_train | epochs | train time (s) | windows/s | 5-step test MSE | reference T(2) | 100-step MSE |"
+        "\n| model | n_train | epochs | train time (s) | 5-step test MSE | reference T(2) | 100-step MSE "
+        "| rotation ratio |\n|---|---|---|---|---|---|---|---|"
     )
-    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
+        ratio = f"{r['rotation_ratio']:.3f}" if "rotation_ratio" in r else "-"
         print(
-            f"| {r['model']} | {r['n_train']} | {r['epochs']} | {r['train_seconds']:.0f} | {r['windows_per_second']:.0f} "
-            f"| {r['test_mse_5']:.2e} | {r['reference_t2_test_mse_5']:.2e} | {r['rollout_mse_100']:.2e} |"
+            f"| {r['model']} | {r['n_train']} | {r['epochs']} | {r['train_seconds']:.0f} "
+            f"| {r['test_mse_5']:.2e} | {r['reference_t2_test_mse_5']:.2e} | {r['rollout_mse_100']:.2e} | {ratio} |"
         )
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -34,20 +34,20 @@ def _status_kib(field: str) -> int:
     return next(int(line.split()[1]) for line in text.splitlines() if line.startswith(field))
 
 
-def measure(fn, repeats: int) -> dict:
-    """Median seconds of ``fn()`` over ``repeats`` calls after one warm-up call, and the peak resident
+def measure(fn, repeats: int, warmup: int = 1) -> dict:
+    """Median seconds of ``fn()`` over ``repeats`` calls after ``warmup`` untimed calls, and the peak resident
     memory while they ran (VmHWM reset to the current RSS first, so call this in a fresh process
     for a peak that belongs to ``fn`` alone)."""
     before = _status_kib("VmRSS")
     Path("/proc/self/clear_refs").write_text("5")
     times = []
-    for _ in range(repeats + 1):
+    for _ in range(repeats + warmup):
         start = time.perf_counter()
         fn()
         times.append(time.perf_counter() - start)
     peak = _status_kib("VmHWM")
     return {
-        "seconds": statistics.median(times[1:]),
+        "seconds": statistics.median(times[warmup:]),
         "peak_rss_gib": peak / 2**20,
         "peak_above_baseline_gib": (peak - before) / 2**20,
     }

@@ -2,8 +2,10 @@
 (gravity-like 3D clusters), with all-token, 32-nearest, Linformer and symmetric low-rank attention.
 
 Usage:
-    python benchmarks/scale.py            # N = 64, 256, 1024, 4096
-    python benchmarks/scale.py --quick    # N = 64, 256: checks that the script runs
+    python benchmarks/scale.py                 # N = 64, 256, 1024, 4096
+    python benchmarks/scale.py --quick         # N = 64, 256: checks that the script runs
+    python benchmarks/scale.py --part train    # end to end: generate gravity and charged data of
+                                               # 256 to 4096 bodies, train two steps on each
 
 Each measurement runs in a fresh process, so that its peak resident memory (VmHWM, reset just
 before the measured calls) belongs to it alone. Prints a table and the exponent of time in N fitted
@@ -55,6 +57,50 @@ def child(kind: str, n: int, repeats: int) -> dict:
     return {"attention": kind, "bodies": n, **row}
 
 
+TRAIN_RECIPE = """
+system = "{system}"
+n_bodies = {n}
+dim = 3
+dt = 0.01
+n_steps = 4
+integrator = "leapfrog"
+substeps = 1
+seed = 0
+batch_size = 1
+[splits]
+train = 4
+val = 2
+test = 2
+[settings]
+softening = 0.1
+radius = {radius}
+{extra}
+"""
+
+
+def train_child(system: str, kind: str, n: int, workdir: str) -> dict:
+    """In a fresh process: generate a small dataset of ``n``-body systems, then train two steps."""
+    from hamilton_lie import generate_dataset, load_config, parse_recipe, train
+
+    radius = 0.6 * n ** (1 / 3)  # bounded density, at which 0.3 separation is easy to draw
+    extra = 'configuration = "cluster"' if system == "gravity" else ""
+    data = Path(workdir) / f"{system}-{n}.h5"
+    if not data.exists():
+        recipe = parse_recipe(TRAIN_RECIPE.format(system=system, n=n, radius=radius, extra=extra), "scale")
+        generate_dataset(recipe, data)
+    scalars = '["masses"]' if system == "gravity" else '["masses", "charges"]'
+    options = {**CONFIG, **KINDS[kind], "max_bodies": n} if kind == "linformer" else {**CONFIG, **KINDS[kind]}
+    overrides = [f"model.{k}={json.dumps(v)}" for k, v in options.items()]
+    config = load_config(
+        "springs-lietransformer-t2",
+        [f"data.path={data}", f"train.out={Path(workdir) / f'{system}-{kind}-{n}'}", "model.group=T3",
+         f"model.scalar_features={scalars}", *overrides, "train.batch_size=2", "train.epochs=1", "data.chunk_len=3",
+         "data.n_val=2"],
+    )  # fmt: skip
+    row = measure(lambda: train(config, progress=False), repeats=1, warmup=0)
+    return {"system": system, "attention": kind, "bodies": n, **row}
+
+
 def fitted_exponent(rows: list[dict], kind: str) -> float | None:
     points = [(r["bodies"], r["seconds"]) for r in rows if r["attention"] == kind and "seconds" in r]
     points = [pt for pt in points if pt[0] >= 256]
@@ -66,9 +112,12 @@ def fitted_exponent(rows: list[dict], kind: str) -> float | None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--part", choices=("evaluate", "train"), default="evaluate")
     parser.add_argument("--limit-s", type=int, default=600, help="time limit per measurement")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "scale.json")
     args = parser.parse_args()
+    if args.part == "train":
+        return train_part(args)
     sizes = SIZES[:2] if args.quick else SIZES
     repeats = 1 if args.quick else 3
     rows = []
@@ -108,6 +157,37 @@ def main() -> None:
     machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()}
     args.out.write_text(json.dumps({"machine": machine, "rows": rows, "time_exponents": exponents}, indent=2) + "\n")
     print(f"\nwrote {args.out}")
+
+
+def train_part(args) -> None:
+    """Generate gravity and charged data of 256 to 4096 bodies and train two steps on each with the
+    linear-cost and 32-nearest options; time and peak memory of the training (data generation apart)."""
+    import tempfile
+
+    sizes = (64,) if args.quick else (256, 1024, 4096)
+    rows = []
+    with tempfile.TemporaryDirectory() as workdir:
+        for system in ("gravity", "charged"):
+            for n in sizes:
+                for kind in ("32-nearest", "linformer", "lowrank"):
+                    code = (
+                        "import json, sys; sys.path.insert(0, 'benchmarks'); import scale;"
+                        f"print(json.dumps(scale.train_child({system!r}, {kind!r}, {n}, {workdir!r})))"
+                    )
+                    row = {"system": system, "attention": kind, "bodies": n, **run_child(code, ROOT, args.limit_s)}
+                    rows.append(row)
+                    print(json.dumps(row), flush=True)
+    print(f"\nTraining end to end: two optimiser steps (batch 2, 3-sample RK4 windows) and validation, T(3) "
+          f"LieTransformer {CONFIG}, float32, {torch.get_num_threads()} threads")  # fmt: skip
+    print(markdown_table([{
+        "system": r["system"], "attention": r["attention"], "bodies": r["bodies"],
+        "seconds": f"{r['seconds']:.2f}" if "seconds" in r else "-",
+        "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}" if "seconds" in r else "-",
+        "note": r.get("skipped", ""),
+    } for r in rows]))  # fmt: skip
+    out = args.out.with_name(args.out.stem + "_train.json")
+    out.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
+    print(f"\nwrote {out}")
 
 
 if __name__ == "__main__":

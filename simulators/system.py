@@ -9,7 +9,6 @@ leading axes are ``(batch, n_bodies)``.
 
 from __future__ import annotations
 
-import math
 from typing import ClassVar
 
 import torch
@@ -152,38 +151,43 @@ def sample_separated_positions(
     """Positions uniform in the ball of ``radius``, no two bodies closer than ``min_separation``.
 
     Rejection sampling by whole configurations: rows that violate the separation are drawn
-    again (from the same generator, so the result is reproducible). Returns
-    ``(batch, n_bodies, dim)`` float64 with the centroid at the origin.
+    again (from the same generator, so the result is reproducible). This is exact (uniform,
+    conditioned on the separation), but a configuration of N bodies is accepted with probability
+    about exp(-lambda), lambda = N (N - 1) / 2 (min_separation / radius)^dim the expected number of
+    close pairs, which vanishes for thousands of bodies. When lambda > 10, the bodies of close
+    pairs are redrawn instead (the later body of each pair, until none is left): random sequential
+    placement, which slightly favours spread-out configurations over the exact conditioned law.
+    Returns ``(batch, n_bodies, dim)`` float64 with the centroid at the origin.
 
     Raises:
         ValueError: if after ``max_rounds`` some configuration still violates the separation,
             which means the bodies do not fit in the ball at that separation.
     """
 
-    def draw(k: int) -> torch.Tensor:
-        direction = torch.randn((k, n_bodies, dim), generator=generator, dtype=torch.float64)
+    def draw(*shape: int) -> torch.Tensor:
+        direction = torch.randn((*shape, dim), generator=generator, dtype=torch.float64)
         direction = direction / direction.norm(dim=-1, keepdim=True)
-        r = radius * torch.rand((k, n_bodies, 1), generator=generator, dtype=torch.float64) ** (1.0 / dim)
+        r = radius * torch.rand((*shape, 1), generator=generator, dtype=torch.float64) ** (1.0 / dim)
         return direction * r
 
-    def too_close(x: torch.Tensor) -> torch.Tensor:
-        if n_bodies < 2:
-            return torch.zeros(x.shape[0], dtype=torch.bool)
-        d = torch.cdist(x, x).masked_fill(torch.eye(n_bodies, dtype=torch.bool), math.inf)
-        return d.amin(dim=(-1, -2)) < min_separation
+    def close_pairs(x: torch.Tensor) -> torch.Tensor:
+        """``(k, n, n)``: True where body j > i is within the separation of body i."""
+        later = torch.ones(n_bodies, n_bodies, dtype=torch.bool).triu(1)
+        return (torch.cdist(x, x) < min_separation) & later
 
-    x = draw(batch)
-    bad = too_close(x)
+    expected_close = n_bodies * (n_bodies - 1) / 2 * (min_separation / radius) ** dim
+    x = draw(batch, n_bodies)
     for _ in range(max_rounds):
-        if not bad.any():
-            break
-        x[bad] = draw(int(bad.sum()))
-        bad = too_close(x)
-    else:
-        raise ValueError(
-            f"could not place {n_bodies} bodies in a ball of radius {radius} at least {min_separation} apart"
-        )
-    return x - x.mean(dim=1, keepdim=True)
+        close = close_pairs(x)
+        if not close.any():
+            return x - x.mean(dim=1, keepdim=True)
+        if expected_close <= 10:
+            bad = close.any(dim=(-1, -2))
+            x[bad] = draw(int(bad.sum()), n_bodies)
+        else:
+            movers = close.any(dim=-2)  # (batch, n): the later body of each close pair
+            x[movers] = draw(int(movers.sum()))
+    raise ValueError(f"could not place {n_bodies} bodies in a ball of radius {radius} at least {min_separation} apart")
 
 
 def random_rotation(batch: int, generator: torch.Generator | None) -> torch.Tensor:

@@ -2,6 +2,7 @@
 
 import importlib
 import json
+import math
 
 import pytest
 import torch
@@ -183,3 +184,45 @@ def test_two_process_gloo_run_matches_one_process(tiny_h5, tmp_path, root):
         torch.testing.assert_close(two["model"][key], value, rtol=1e-9, atol=1e-12)
     metrics = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 2  # written once, by rank 0
+
+
+MANY_BODIES = """
+system = "{system}"
+n_bodies = 96
+dim = 3
+dt = 0.01
+n_steps = 6
+integrator = "leapfrog"
+substeps = 2
+seed = 0
+batch_size = 2
+[splits]
+train = 4
+val = 2
+test = 2
+[settings]
+softening = 0.1
+{extra}
+"""
+
+
+@pytest.mark.parametrize(
+    "system, extra", [("gravity", 'configuration = "cluster"\nradius = 4.0'), ("charged", "radius = 4.0")],
+    ids=["gravity", "charged"],
+)  # fmt: skip
+@pytest.mark.parametrize("attention", ["knn", "linformer", "lowrank"])
+def test_many_bodies_train_end_to_end_with_linear_cost_attention(tmp_path, system, extra, attention):
+    from hamilton_lie import generate_dataset, parse_recipe
+
+    data = tmp_path / "many.h5"
+    generate_dataset(parse_recipe(MANY_BODIES.format(system=system, extra=extra), "many"), data)
+    scalars = '["masses"]' if system == "gravity" else '["masses", "charges"]'
+    config = load_config(
+        "springs-lietransformer-t2",
+        [f"data.path={data}", f"train.out={tmp_path / 'run'}", "model.group=T3", f"model.scalar_features={scalars}",
+         f"model.attention={attention}", "model.neighbours=16", "model.rank=8", "model.max_bodies=96",
+         "model.dim_hidden=16", "model.num_layers=1", "model.num_heads=2", "train.batch_size=2", "train.epochs=2",
+         "data.chunk_len=3"],
+    )  # fmt: skip
+    result = train(config, progress=False)
+    assert result.finished and result.steps == 4 and math.isfinite(result.best_val_mse)

@@ -192,3 +192,16 @@ def test_springs_per_axis_scales_give_oriented_data():
         SpringSystem(6, 2, q_scale=[1.0, 2.0, 3.0])
     with pytest.raises(ValueError, match="p_scale must be non-negative"):
         SpringSystem(6, 2, p_scale=-1.0)
+
+
+def test_separated_positions_for_many_bodies():
+    """Whole-configuration rejection would essentially never accept 512 bodies; pairs are repaired."""
+    from simulators.system import sample_separated_positions
+
+    g = torch.Generator().manual_seed(0)
+    x = sample_separated_positions(2, 512, 3, radius=5.0, min_separation=0.3, generator=g)
+    d = torch.cdist(x, x) + 1e9 * torch.eye(512, dtype=torch.float64)
+    assert d.min() >= 0.3 and x.norm(dim=-1).max() <= 10.0
+    assert x.mean(dim=1).abs().max() < 1e-12
+    with pytest.raises(ValueError, match="could not place 512 bodies"):
+        sample_separated_positions(1, 512, 3, radius=0.5, min_separation=0.3, generator=g, max_rounds=20)

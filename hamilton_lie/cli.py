@@ -164,7 +164,10 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seeds test windows, group elements and rotations")
 
     pl = sub.add_parser("plot", help="draw the figures of one or more evaluated runs")
-    pl.add_argument("runs", nargs="+", type=Path, help="run folders (several are drawn side by side)")
+    pl.add_argument(
+        "runs", nargs="+", type=Path,
+        help="run folders (several are drawn side by side), or the data-efficiency benchmark's JSON",
+    )  # fmt: skip
     pl.add_argument("--out", type=Path, help="output folder (default: RUN/figures for one run)")
     pl.add_argument("--pdf", action="store_true", help="also write PDF")
 

@@ -226,7 +226,8 @@ def data_efficiency(
         n, v = zip(*sorted(reference.items()), strict=True)
         ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")
     ax.set_xscale("log")
-    _finish(ax, "training systems", metric.replace("_", " "), "data efficiency")
+    label = {"test_mse_5": "5-step test MSE", "rollout_mse_100": "100-step rollout MSE"}.get(metric, metric)
+    _finish(ax, "training systems", label, "data efficiency")
     return fig
 
 
@@ -255,28 +256,34 @@ def write_figures(
 
     Writes ``rollout_error``, ``energy``, ``momentum``, ``rotation`` (from each run's metrics.json),
     ``trajectories_<run>`` (from rollouts.npz) and ``training`` (from metrics.jsonl), in each format.
+    A path to the data-efficiency benchmark's JSON (``benchmarks/results/springs.json``) instead of a
+    run folder draws ``data_efficiency``, with the published curve the rows carry.
 
     Raises:
-        FileNotFoundError: a run folder that is missing, or none with metrics.json or metrics.jsonl.
+        FileNotFoundError: a path that is missing, or none with anything to plot.
     """
-    runs = [load_run(d) for d in run_dirs]
+    figures: dict[str, Figure] = {}
+    folders = []
+    for path in map(Path, run_dirs):
+        if path.suffix == ".json" and path.is_file():
+            rows = json.loads(path.read_text()).get("rows", [])
+            reference = {r["n_train"]: r["reference_t2_test_mse_5"] for r in rows if "reference_t2_test_mse_5" in r}
+            figures["data_efficiency"] = data_efficiency(rows, reference)
+        else:
+            folders.append(path)
+    runs = [load_run(d) for d in folders]
     names = [r["name"] for r in runs]
     if len(set(names)) != len(names):  # two folders of the same name: label them by path
-        names = [str(Path(d)) for d in run_dirs]
+        names = [str(d) for d in folders]
     evaluated = {n: r["metrics"] for n, r in zip(names, runs, strict=True) if r["metrics"] is not None}
     histories = {n: r["history"] for n, r in zip(names, runs, strict=True) if r["history"]}
-    if not evaluated and not histories:
+    if not evaluated and not histories and not figures:
         raise FileNotFoundError(
             f"{', '.join(map(str, run_dirs))}: no metrics.json (run `hamilton-lie evaluate`) or metrics.jsonl to plot"
         )
-    figures: dict[str, Figure] = {}
     if evaluated:
-        figures.update(
-            rollout_error=rollout_error(evaluated),
-            energy=energy(evaluated),
-            momentum=momentum_drift(evaluated),
-            rotation=rotation(evaluated),
-        )
+        figures.update(rollout_error=rollout_error(evaluated), energy=energy(evaluated),
+                       momentum=momentum_drift(evaluated), rotation=rotation(evaluated))  # fmt: skip
     for n, r in zip(names, runs, strict=True):
         if r["examples"] is not None:
             figures[f"trajectories_{Path(n).name}"] = trajectories(r["examples"], label=f"predicted ({n})")

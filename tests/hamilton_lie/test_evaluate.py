@@ -107,6 +107,11 @@ def test_plot_writes_every_figure(mlp_run, oriented_h5, tmp_path, capsys):
     assert all((tmp_path / "fig" / n).stat().st_size > 5000 for n in names)
 
 
+def test_plot_draws_the_data_efficiency_benchmark(root, tmp_path, capsys):
+    assert main(["plot", str(root / "benchmarks" / "results" / "springs.json"), "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "data_efficiency.png").stat().st_size > 5000
+
+
 def test_figures_have_labelled_axes(mlp_run, oriented_h5):
     metrics, examples = evaluate(mlp_run, oriented_h5, rollout_steps=10, n_trajectories=8)
     history = plotting.load_run(mlp_run)["history"]

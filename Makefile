@@ -27,6 +27,7 @@ bench: $(STAMP)
 	$(PY) benchmarks/simulate.py
 	$(PY) benchmarks/model.py
 	$(PY) benchmarks/train_step.py
+	$(PY) benchmarks/scale.py
 
 lint: $(STAMP)
 	.venv/bin/ruff check .

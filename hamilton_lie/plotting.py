@@ -103,32 +103,35 @@ def rollout_error(runs: Mapping[str, Mapping]) -> Figure:
     return fig
 
 
+def _panels(runs: Mapping[str, Mapping], key: str, panels: Sequence[tuple[str, str, str]]) -> Figure:
+    """One panel per ``(field, y label, title)`` of ``metrics[key][field]``, a band per run in each."""
+    runs = _runs(runs)
+    fig, axes = _figure(len(panels))
+    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
+        for ax, (field, _, _) in zip(axes, panels, strict=True):
+            _band(ax, m["t"], m[key][field], label, colour)
+    for ax, (_, ylabel, title) in zip(axes, panels, strict=True):
+        _finish(ax, TIME, ylabel, title)
+    return fig
+
+
 def energy(runs: Mapping[str, Mapping]) -> Figure:
     """Energy drift against time: the true H along predicted rollouts, and the learned H along them.
 
     Arguments:
         runs: ``{label: metrics}`` with ``metrics["energy_drift"]["true"|"learned"]`` summaries.
     """
-    runs = _runs(runs)
-    fig, axes = _figure(2)
-    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
-        _band(axes[0], m["t"], m["energy_drift"]["true"], label, colour)
-        _band(axes[1], m["t"], m["energy_drift"]["learned"], label, colour)
-    _finish(axes[0], TIME, "|H(t) - H(0)| / |H(0)|", "true H along predicted rollouts")
-    _finish(axes[1], TIME, "|H(t) - H(0)| / |H(0)|", "learned H along its own rollouts")
-    return fig
+    drift = "|H(t) - H(0)| / |H(0)|"
+    return _panels(runs, "energy_drift", [("true", drift, "true H along predicted rollouts"),
+                                          ("learned", drift, "learned H along its own rollouts")])  # fmt: skip
 
 
 def momentum_drift(runs: Mapping[str, Mapping]) -> Figure:
     """Drift of total linear and angular momentum along predicted rollouts (median and quartiles)."""
-    runs = _runs(runs)
-    fig, axes = _figure(2)
-    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
-        _band(axes[0], m["t"], m["momentum_drift"]["linear"], label, colour)
-        _band(axes[1], m["t"], m["momentum_drift"]["angular"], label, colour)
-    _finish(axes[0], TIME, "||P(t) - P(0)|| / sum ||p_i(0)||", "linear momentum")
-    _finish(axes[1], TIME, "||L(t) - L(0)|| / sum ||q_i|| ||p_i||", "angular momentum (about the origin)")
-    return fig
+    return _panels(runs, "momentum_drift", [
+        ("linear", "||P(t) - P(0)|| / sum ||p_i(0)||", "linear momentum"),
+        ("angular", "||L(t) - L(0)|| / sum ||q_i|| ||p_i||", "angular momentum (about the origin)"),
+    ])  # fmt: skip
 
 
 def rotation(runs: Mapping[str, Mapping]) -> Figure:

@@ -41,7 +41,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lie_transformer import ENERGY_HEADS, check_inputs, kinetic_energy, mlp
+from .lie_transformer import check_energy_head, check_inputs, check_matches_model, kinetic_energy, mlp
 
 
 def _wedge_invariant(a: torch.Tensor, b: torch.Tensor, signed: bool) -> torch.Tensor:
@@ -147,10 +147,7 @@ class GAAttention(nn.Module):
             raise ValueError(f"dim must be 2 or 3, got {dim}")
         if rank not in (2, 3):
             raise ValueError(f"rank must be 2 or 3, got {rank}")
-        if energy not in ENERGY_HEADS:
-            raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
-        if energy == "potential" and "masses" not in scalar_features:
-            raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
+        check_energy_head(energy, tuple(scalar_features))
         if dim_hidden % num_heads:
             raise ValueError(f"dim_hidden ({dim_hidden}) must be divisible by num_heads ({num_heads})")
         self.dim, self.rank, self.reflections, self.energy = dim, rank, reflections, energy
@@ -197,9 +194,7 @@ class GAAttention(nn.Module):
         """H(q, p): ``q, p (B, N, d)``, ``params`` name -> ``(B, N)``, optional ``mask (B, N)`` of real
         bodies -> ``(B,)``. ``generator`` is accepted for interface parity (nothing here is random)."""
         check_inputs(q, p, params, self.dim, self.scalar_features)
-        weight = self.embed.weight
-        if q.dtype != weight.dtype or q.device != weight.device:
-            raise ValueError(f"inputs are {q.dtype} on {q.device} but the model is {weight.dtype} on {weight.device}")
+        check_matches_model(q, self.embed.weight)
         features, exists = self._tuples(q, p, mask)
         features = torch.asinh(features)
         scalars = [params[k] for k in self.scalar_features]
@@ -215,6 +210,5 @@ class GAAttention(nn.Module):
             pooled = (h * w).sum(1) / w.sum(1).clamp_min(1)
         out = self.readout(pooled).squeeze(-1)
         if self.energy == "potential":
-            masses = params["masses"] if mask is None else params["masses"].masked_fill(~mask, float("inf"))
-            out = out + kinetic_energy(p, masses)
+            out = out + kinetic_energy(p, params["masses"], mask)
         return out

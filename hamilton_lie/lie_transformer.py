@@ -50,9 +50,25 @@ def check_inputs(q: torch.Tensor, p: torch.Tensor, params: dict, dim: int, names
             raise ValueError(f"params[{name!r}] is on {value.device} but q is on {q.device}")
 
 
-def kinetic_energy(p: torch.Tensor, masses: torch.Tensor) -> torch.Tensor:
-    """sum_i |p_i|^2 / (2 m_i): ``(B, N, d), (B, N) -> (B,)``."""
+def kinetic_energy(p: torch.Tensor, masses: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+    """sum_i |p_i|^2 / (2 m_i) over real bodies: ``(B, N, d), (B, N)[, mask (B, N)] -> (B,)``."""
+    if mask is not None:  # a padded body gets infinite mass: no kinetic energy, no velocity
+        masses = masses.masked_fill(~mask, float("inf"))
     return (p.pow(2).sum(-1) / (2 * masses)).sum(-1)
+
+
+def check_energy_head(energy: str, scalar_features: tuple[str, ...]) -> None:
+    """Raise ``ValueError`` for an unknown energy head, or a potential head without masses."""
+    if energy not in ENERGY_HEADS:
+        raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
+    if energy == "potential" and "masses" not in scalar_features:
+        raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
+
+
+def check_matches_model(q: torch.Tensor, weight: torch.Tensor) -> None:
+    """Raise ``ValueError`` when inputs and model differ in dtype or device."""
+    if q.dtype != weight.dtype or q.device != weight.device:
+        raise ValueError(f"inputs are {q.dtype} on {q.device} but the model is {weight.dtype} on {weight.device}")
 
 
 def mlp(sizes: list[int]) -> nn.Sequential:
@@ -148,12 +164,9 @@ class LieTransformer(nn.Module):
         token_location: bool | None = None,
     ):
         super().__init__()
-        if energy not in ENERGY_HEADS:
-            raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
+        check_energy_head(energy, tuple(scalar_features))
         if attention not in ATTENTION:
             raise ValueError(f"attention must be one of {ATTENTION}, got {attention!r}")
-        if energy == "potential" and "masses" not in scalar_features:
-            raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
         if lift_samples < 1 or neighbours < 1:
             raise ValueError(f"lift_samples and neighbours must be positive, got {lift_samples}, {neighbours}")
         self.group = group
@@ -270,11 +283,8 @@ class LieTransformer(nn.Module):
             ValueError: for shapes, dtypes or devices that do not fit, naming what was expected.
         """
         check_inputs(q, p, params, self.group.dim, self.scalar_features)
-        weight = self.embed.weight
-        if q.dtype != weight.dtype or q.device != weight.device:
-            raise ValueError(f"inputs are {q.dtype} on {q.device} but the model is {weight.dtype} on {weight.device}")
+        check_matches_model(q, self.embed.weight)
         out = self.network_output(q, p, params, mask, generator)
         if self.energy == "potential":
-            masses = params["masses"] if mask is None else params["masses"].masked_fill(~mask, float("inf"))
-            out = out + kinetic_energy(p, masses)
+            out = out + kinetic_energy(p, params["masses"], mask)
         return out

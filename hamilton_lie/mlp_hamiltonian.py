@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lie_transformer import ENERGY_HEADS, check_inputs, kinetic_energy, mlp
+from .lie_transformer import check_energy_head, check_inputs, kinetic_energy, mlp
 
 
 class MLPHamiltonian(nn.Module):
@@ -28,10 +28,7 @@ class MLPHamiltonian(nn.Module):
         energy: str = "full",
     ):
         super().__init__()
-        if energy not in ENERGY_HEADS:
-            raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
-        if energy == "potential" and "masses" not in scalar_features:
-            raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
+        check_energy_head(energy, tuple(scalar_features))
         self.n_bodies, self.dim = n_bodies, dim
         self.scalar_features = tuple(scalar_features)
         self.energy = energy

@@ -30,6 +30,8 @@ from dataclasses import dataclass
 
 import torch
 
+from simulators import HamiltonianSystem
+
 from .dynamics import hamiltonian_vector_field
 from .groups import Element, Group, random_rotations
 from .testing import equivariance_errors
@@ -144,11 +146,10 @@ def momentum_drift(z: torch.Tensor) -> dict[str, torch.Tensor]:
     """
     _check_trajectories("z", z)
     q, p = z[:, :, 0].detach().double(), z[:, :, 1].detach().double()
-    P = p.sum(-2)
-    if q.shape[-1] == 2:
-        L = (q[..., 0] * p[..., 1] - q[..., 1] * p[..., 0]).sum(-1, keepdim=True)
-    else:
-        L = torch.linalg.cross(q, p, dim=-1).sum(-2)
+    P = HamiltonianSystem.linear_momentum(p)
+    L = HamiltonianSystem.angular_momentum(q, p)
+    if q.shape[-1] == 2:  # the scalar z component: one axis, so that norms below apply in 2D and 3D
+        L = L.unsqueeze(-1)
     tiny = torch.finfo(torch.float64).tiny
     p_scale = p[:, :1].norm(dim=-1).sum(-1)
     l_scale = (q[:, :1].norm(dim=-1) * p[:, :1].norm(dim=-1)).sum(-1)

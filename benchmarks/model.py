@@ -80,32 +80,39 @@ def throughput(batch: int, repeats: int, device: str = "cpu") -> dict:
     }
 
 
-def _measure_child(n: int, attention: str, batch: int, repeats: int) -> dict:
-    """Run in a fresh process: time and peak memory of one _step at ``n`` bodies."""
+def _measure_child(n: int, attention: str, batch: int, repeats: int, keep: bool = False) -> dict:
+    """Run in a fresh process: time and peak memory of one _step at ``n`` bodies; ``keep`` keeps every
+    per-pair intermediate for the derivatives (the model's default recomputes them for large layers)."""
     torch.manual_seed(0)
-    model = LieTransformer(T(2), ("masses", "k"), attention=attention, neighbours=32, **REFERENCE)
+    options = {"recompute_pairs": None} if keep else {}
+    model = LieTransformer(T(2), ("masses", "k"), attention=attention, neighbours=32, **options, **REFERENCE)
     q, p, params = _inputs(batch, n)
 
     def step():
         _step(model, q, p, params)
         model.zero_grad(set_to_none=True)
 
-    return {"bodies": n, "attention": attention, "batch": batch, **measure(step, repeats)}
+    return {"bodies": n, "attention": attention, "keep": keep, "batch": batch, **measure(step, repeats)}
 
 
 def scaling(sizes, batch: int, repeats: int, limit_s: int) -> list[dict]:
     rows = []
     for attention in ("full", "knn"):
-        for n in sizes:
-            if attention == "full" and n > 256:
-                rows.append({"bodies": n, "attention": attention, "skipped": "dense pair tensors: not attempted"})
-                continue
-            code = (
-                "import json, sys; sys.path.insert(0, 'benchmarks');"
-                "import model as m;"
-                f"print(json.dumps(m._measure_child({n}, {attention!r}, {batch}, {repeats})))"
-            )
-            rows.append({"bodies": n, "attention": attention, **run_child(code, ROOT, limit_s)})
+        for keep in (False, True):
+            for n in sizes:
+                row = {"bodies": n, "attention": attention, "keep": keep}
+                if attention == "full" and n > 256:
+                    rows.append({**row, "skipped": "dense pair tensors: not attempted"})
+                    continue
+                if keep and n > 512:
+                    rows.append({**row, "skipped": "per-pair intermediates kept: over 10 GB, not attempted"})
+                    continue
+                code = (
+                    "import json, sys; sys.path.insert(0, 'benchmarks');"
+                    "import model as m;"
+                    f"print(json.dumps(m._measure_child({n}, {attention!r}, {batch}, {repeats}, {keep})))"
+                )
+                rows.append({**row, **run_child(code, ROOT, limit_s)})
     return rows
 
 
@@ -178,23 +185,26 @@ def main() -> None:
         print("\nOne energy + gradient (create_graph) + backward, batch 4, T(2) reference configuration, float32")
         fmt = []
         for r in rows:
+            common = {
+                "bodies": r["bodies"],
+                "attention": "all tokens" if r["attention"] == "full" else "32-nearest",
+                "per-pair intermediates": "kept" if r["keep"] else "default",
+            }
             if "skipped" in r:
-                label = "all tokens" if r["attention"] == "full" else "32-nearest"
-                fmt.append({"bodies": r["bodies"], "attention": label, "seconds": "-", "peak RSS (GiB)": "-",
-                            "peak above baseline (GiB)": "-", "note": r["skipped"]})  # fmt: skip
+                fmt.append({**common, "seconds": "-", "peak RSS (GiB)": "-", "peak above baseline (GiB)": "-",
+                            "note": r["skipped"]})  # fmt: skip
             else:
-                fmt.append({"bodies": r["bodies"], "attention": "all tokens" if r["attention"] == "full" else "32-nearest",
-                            "seconds": f"{r['seconds']:.3f}", "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}",
+                fmt.append({**common, "seconds": f"{r['seconds']:.3f}", "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}",
                             "peak above baseline (GiB)": f"{r['peak_above_baseline_gib']:.2f}", "note": ""})  # fmt: skip
         print(markdown_table(fmt))
-        knn = [r for r in rows if r.get("attention") == "knn" and "seconds" in r and r["bodies"] >= 64]
+        knn = [r for r in rows if r["attention"] == "knn" and not r["keep"] and "seconds" in r and r["bodies"] >= 64]
         if len(knn) >= 2:
             slope = np.polyfit(
                 np.log([r["bodies"] for r in knn]), np.log([r["peak_above_baseline_gib"] for r in knn]), 1
             )[0]
             tslope = np.polyfit(np.log([r["bodies"] for r in knn]), np.log([r["seconds"] for r in knn]), 1)[0]
             results["knn_fitted_exponents"] = {"memory": slope, "time": tslope}
-            print(f"32-nearest, N >= 64: fitted exponents memory ~ N^{slope:.2f}, time ~ N^{tslope:.2f}")
+            print(f"32-nearest (default), N >= 64: fitted exponents memory ~ N^{slope:.2f}, time ~ N^{tslope:.2f}")
     if "invariance" in parts:
         rows = invariance(
             (1, 2, 4, 8, 16) if not args.quick else (2, 4),

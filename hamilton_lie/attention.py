@@ -25,14 +25,22 @@ all-token attention), ``C`` channels, ``H`` heads, ``P`` pair-feature length, ``
 from __future__ import annotations
 
 import math
+from functools import partial
 
 import torch
 from torch import nn
+
+from .activations import SiLU
+from .recompute import recomputed
 
 LOGITS = ("sum", "product", "mlp", "content")
 NORMALISATIONS = ("softmax", "dot_product")
 KINDS = ("pairwise", "linformer", "lowrank")
 LINFORMER_SHARING = ("headwise", "key-value", "layerwise")
+# pairs per chunk when recomputing: a chunk's per-pair intermediates stay within a few MB (cache-sized)
+RECOMPUTE_CHUNK_PAIRS = 4096
+# k-nearest attention over at most this many times K tokens computes all query-key products densely
+DENSE_FACTOR = 32
 
 
 def gather_neighbours(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -44,16 +52,23 @@ def gather_neighbours(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
 
 
 class MultiheadKernelMLP(nn.Module):
-    """One small MLP per head, evaluated together: ``(..., P) -> (..., H)``.
+    """One small MLP per head, evaluated together: ``(..., P) -> (..., H)``, or with ``per_head_input``
+    each head on its own input, ``(..., H, P) -> (..., H)``.
 
-    The first layer is one Linear to H * width; the hidden and output layers are per-head weights
-    applied by einsum, so the parameter count equals H separate MLPs.
+    The first layer is one Linear to H * width (per-head weights by einsum with ``per_head_input``);
+    the hidden and output layers are per-head weights applied by einsum, so the parameter count
+    equals H separate MLPs.
     """
 
-    def __init__(self, in_dim: int, heads: int, width: int):
+    def __init__(self, in_dim: int, heads: int, width: int, per_head_input: bool = False):
         super().__init__()
-        self.heads, self.width = heads, width
-        self.first = nn.Linear(in_dim, heads * width)
+        self.heads, self.width, self.per_head_input = heads, width, per_head_input
+        if per_head_input:
+            self.first_w = nn.Parameter(torch.empty(heads, in_dim, width))
+            self.first_b = nn.Parameter(torch.zeros(heads, width))
+            nn.init.uniform_(self.first_w, -1 / math.sqrt(in_dim), 1 / math.sqrt(in_dim))
+        else:
+            self.first = nn.Linear(in_dim, heads * width)
         self.hidden_w = nn.Parameter(torch.empty(heads, width, width))
         self.hidden_b = nn.Parameter(torch.zeros(heads, width))
         self.out_w = nn.Parameter(torch.empty(heads, width))
@@ -61,10 +76,13 @@ class MultiheadKernelMLP(nn.Module):
         bound = 1 / math.sqrt(width)
         nn.init.uniform_(self.hidden_w, -bound, bound)
         nn.init.uniform_(self.out_w, -bound, bound)
-        self.act = nn.SiLU()
+        self.act = SiLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = self.act(self.first(x)).unflatten(-1, (self.heads, self.width))
+        if self.per_head_input:
+            h = self.act(torch.einsum("...hi,hij->...hj", x, self.first_w) + self.first_b)
+        else:
+            h = self.act(self.first(x)).unflatten(-1, (self.heads, self.width))
         h = self.act(torch.einsum("...hi,hij->...hj", h, self.hidden_w) + self.hidden_b)
         return torch.einsum("...hj,hj->...h", h, self.out_w) + self.out_b
 
@@ -126,6 +144,10 @@ class LieSelfAttention(nn.Module):
         max_tokens: Linformer's projection width (the most tokens it accepts).
         share: Linformer's sharing, ``headwise``, ``key-value`` or ``layerwise``.
         projection: the :class:`LinformerProjection` shared by all layers (``share="layerwise"``).
+        recompute_pairs: pairwise kind: when a call has more pairs than this (B M K) and gradients
+            are being taken, keep none of the per-pair intermediates and recompute them chunk by
+            chunk when differentiating, once or twice (:func:`hamilton_lie.recompute.recomputed`):
+            memory O(B M C + B M K P) instead of hundreds of floats per pair. None: never.
     """
 
     def __init__(
@@ -141,6 +163,7 @@ class LieSelfAttention(nn.Module):
         max_tokens: int | None = None,
         share: str = "headwise",
         projection: LinformerProjection | None = None,
+        recompute_pairs: int | None = None,
     ):
         super().__init__()
         if kind not in KINDS:
@@ -155,6 +178,7 @@ class LieSelfAttention(nn.Module):
             raise ValueError(f"normalisation must be one of {NORMALISATIONS}, got {normalisation!r}")
         self.heads, self.head_dim = heads, dim // heads
         self.kind, self.logits, self.normalisation = kind, logits, normalisation
+        self.recompute_pairs = recompute_pairs
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
         self.value = nn.Linear(dim, dim)
@@ -162,7 +186,7 @@ class LieSelfAttention(nn.Module):
         if kind == "pairwise" and logits != "content":
             self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim)
         if kind == "pairwise" and logits == "mlp":
-            self.combine = MultiheadKernelMLP(2, heads, kernel_dim)
+            self.combine = MultiheadKernelMLP(2, heads, kernel_dim, per_head_input=True)
         if kind == "linformer":
             if share not in LINFORMER_SHARING:
                 raise ValueError(f"share must be one of {LINFORMER_SHARING}, got {share!r}")
@@ -212,25 +236,63 @@ class LieSelfAttention(nn.Module):
         return self.out(out.reshape(B, M, H * D))
 
     def _pairwise(self, q, k, v, pairs, index, mask):
-        D = self.head_dim
-        if index is None:
-            content = torch.einsum("bmhd,bkhd->bmkh", q, k) / math.sqrt(D)
-        else:
-            k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, M, K, H, D)
-            # einsum, not (q * k).sum(-1): no (B, M, K, H, D) product is kept for backward
-            content = torch.einsum("bmhd,bmkhd->bmkh", q, k) / math.sqrt(D)
+        B, M, K = q.shape[0], q.shape[1], (k.shape[1] if index is None else index.shape[2])
+        if not (torch.is_grad_enabled() and self.recompute_pairs is not None and B * M * K > self.recompute_pairs):
+            return self._attend(q, k, v, pairs, index, mask, self.location_logits)
+        # per-pair intermediates are recomputed when differentiated instead of kept (recompute.py)
+        kernels = [m for m in (getattr(self, "location", None), getattr(self, "combine", None)) if m is not None]
+        names = [[n for n, _ in m.named_parameters()] for m in kernels]
+        weights = [w for m in kernels for w in m.parameters()]
+        with_pairs = pairs is not None and self.logits != "content"
+        tensors = [q, k, v] + ([pairs] if with_pairs else []) + weights
+        split = [True, False, False] + ([True] if with_pairs else []) + [False] * len(weights)
+
+        def fn(q, k, v, *rest):
+            *rest, index, mask = rest
+            pairs = rest.pop(0) if with_pairs else None
+            calls = []
+            for module, keys in zip(kernels, names, strict=True):
+                values, rest = rest[: len(keys)], rest[len(keys) :]
+                calls.append(partial(torch.func.functional_call, module, dict(zip(keys, values, strict=True))))
+            return self._attend(q, k, v, pairs, index, mask, self.location_logits, *calls)
+
+        rows = max(1, RECOMPUTE_CHUNK_PAIRS // (B * K))
+        return recomputed(fn, tensors, split, (index, mask), rows=rows)
+
+    def location_logits(self, content, pairs, location=None, combine=None):
+        """Combine the content logits ``(B, M, K, H)`` with the location kernel on ``pairs``;
+        ``location`` and ``combine`` replace the kernel modules (for recomputation)."""
         if self.logits == "content":
-            logits = content
+            return content
+        location = (location or self.location)(pairs)  # (B, M, K, H)
+        if self.logits == "sum":
+            return content + location
+        if self.logits == "product":
+            return content * location
+        return (combine or self.combine)(torch.stack([content, location], -1))
+
+    def _attend(self, q, k, v, pairs, index, mask, logits_fn, *kernels):
+        """Attention of the rows of ``q (B, R, H, D)`` over ``k, v (B, M, H, D)``: all of them
+        (``index`` None) or the neighbours ``index (B, R, K)``."""
+        B, R, H, D = q.shape
+        M = k.shape[1]
+        dense = index is not None and M <= DENSE_FACTOR * index.shape[2]
+        if index is None or dense:
+            # all query-key products by one batched matrix product, cheaper than gathering K key
+            # vectors per row while the rows are not much longer than the neighbourhoods
+            content = torch.einsum("bmhd,bkhd->bmkh", q, k) / math.sqrt(D)
+            if dense:
+                at = index.unsqueeze(-1).expand(B, R, index.shape[2], H)
+                content = content.gather(2, at)
         else:
-            location = self.location(pairs)  # (B, M, K, H)
-            if self.logits == "sum":
-                logits = content + location
-            elif self.logits == "product":
-                logits = content * location
-            else:
-                logits = self.combine(torch.stack([content, location], -1))
+            k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, R, K, H, D)
+            # einsum, not (q * k).sum(-1): no (B, R, K, H, D) product is kept for backward
+            content = torch.einsum("bmhd,bmkhd->bmkh", q, k) / math.sqrt(D)
+        logits = logits_fn(content, pairs, *kernels)
         weights = _normalise(logits, None if mask is None else mask.unsqueeze(-1), self.normalisation, 2)
-        if index is None:
+        if dense:
+            weights = weights.new_zeros(B, R, M, H).scatter_add(2, at, weights)
+        if index is None or dense:
             return torch.einsum("bmkh,bkhd->bmhd", weights, v)
         return torch.einsum("bmkh,bmkhd->bmhd", weights, v)
 

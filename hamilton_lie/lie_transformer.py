@@ -25,11 +25,15 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from .activations import SiLU
 from .attention import LieSelfAttention, LinformerProjection, gather_neighbours
 from .groups import Element, Group
 
 ENERGY_HEADS = ("potential", "full")
 ATTENTION = ("full", "knn", "linformer", "lowrank")
+# above this many pairs per layer (B M K), attention recomputes its per-pair intermediates rather than
+# keeping them: the spring benchmark's batches (100 x 6 x 6) stay below it, large systems above
+RECOMPUTE_PAIRS = 16384
 
 
 def check_inputs(q: torch.Tensor, p: torch.Tensor, params: dict, dim: int, names: tuple[str, ...]) -> None:
@@ -77,7 +81,7 @@ def mlp(sizes: list[int]) -> nn.Sequential:
     for i, (a, b) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(a, b))
         if i < len(sizes) - 2:
-            layers.append(nn.SiLU())
+            layers.append(SiLU())
     return nn.Sequential(*layers)
 
 
@@ -132,6 +136,10 @@ class LieTransformer(nn.Module):
             token's own frame (R_u^T (q_i - c): invariant under the group, which moves c along with the
             bodies). Default: on for the linear kinds, whose attention sees no pairs, off otherwise.
         energy: ``"potential"`` (V(q) + analytic kinetic; needs ``masses``) or ``"full"``.
+        recompute_pairs: all-token and k-nearest attention keep no per-pair intermediates for the
+            derivatives when a layer sees more than this many pairs (batch x tokens x neighbours), and
+            recompute them in chunks instead (same values and gradients, far less memory, some extra
+            work; see :mod:`hamilton_lie.recompute`). None: always keep them.
 
     Example:
         >>> import torch
@@ -162,6 +170,7 @@ class LieTransformer(nn.Module):
         max_bodies: int | None = None,
         linformer_share: str = "headwise",
         token_location: bool | None = None,
+        recompute_pairs: int | None = RECOMPUTE_PAIRS,
     ):
         super().__init__()
         check_energy_head(energy, tuple(scalar_features))
@@ -180,7 +189,7 @@ class LieTransformer(nn.Module):
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
         in_dim += group.dim if self.token_location else 0
         self.embed = nn.Linear(in_dim, dim_hidden)
-        options: dict = {"kind": attention, "rank": rank} if linear else {}
+        options: dict = {"kind": attention, "rank": rank} if linear else {"recompute_pairs": recompute_pairs}
         if attention == "linformer":
             if max_bodies is None:
                 raise ValueError("attention='linformer' needs max_bodies (the projections' width is fixed)")

@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from hamilton_lie import LieTransformer, MLPHamiltonian, get_model, hamiltonian_vector_field, list_models
+from hamilton_lie import attention as attention_module
 from hamilton_lie.attention import LieSelfAttention
 from hamilton_lie.groups import SE2, SE3, SO2, SO3, Element, T, Trivial, cyclic_rotations, finite_rotations_3d
 from hamilton_lie.testing import assert_equivariant
@@ -102,6 +103,22 @@ def test_non_symmetries_are_detected(name):
         assert_equivariant(model, group, _inputs(2), elements=elements, rtol=1e-10)
 
 
+@pytest.mark.parametrize("logits", ["product", "mlp"])
+@pytest.mark.parametrize("name", ["T2", "SE2-C4"])
+def test_other_logit_combinations_keep_exact_invariance(name, logits):
+    """The content and location kernels combined by product or by a per-head MLP, not only summed."""
+    model = _model(name, "knn", logits=logits)
+    group = model.group
+    g = torch.Generator().manual_seed(4)
+    elements = (
+        group.sample((4, 3), generator=g)
+        if name == "T2"
+        else _rotations_as_elements(cyclic_rotations(4), 3, g, translate=True)
+    )
+    assert_equivariant(model, group, _inputs(2), elements=elements, rtol=1e-10)
+    assert_equivariant(_field(model), group, _inputs(2), elements=elements, rtol=1e-10)
+
+
 @pytest.mark.parametrize("name, attention", [(n, a) for n in MODELS for a in ("full", "knn", "lowrank")])
 def test_permutation_invariance(name, attention):
     model = _model(name, attention)
@@ -112,8 +129,11 @@ def test_permutation_invariance(name, attention):
     assert ((h - h_perm).abs() / h.abs()).max() <= 1e-12
 
 
-def test_knn_matches_a_masked_dense_reference():
-    """The gathered O(N k) attention against dense attention with everything outside the k nearest masked."""
+@pytest.mark.parametrize("dense_factor", [0, 32])
+def test_knn_matches_a_masked_dense_reference(dense_factor, monkeypatch):
+    """k-nearest attention, gathered (O(N k)) or by all query-key products then picked (few tokens),
+    against all-token attention with everything outside the k nearest masked."""
+    monkeypatch.setattr(attention_module, "DENSE_FACTOR", dense_factor)
     torch.manual_seed(0)
     for normalisation in ("softmax", "dot_product"):
         layer = LieSelfAttention(8, 2, pair_dim=2, kernel_dim=4, normalisation=normalisation).double()

@@ -6,14 +6,13 @@ s'(z) = sigma(z) (1 + z (1 - sigma(z))) from half a dozen differentiable operati
 inputs for the second derivative. :class:`SiLU` computes the first derivative in one fused kernel
 and writes the second, s''(z) = sigma(z) (1 - sigma(z)) (2 + z (1 - 2 sigma(z))), by hand, so that
 only z and the incoming gradient are kept: less memory and fewer operations, the same values.
-Derivatives of third order are not available (they raise).
+Higher derivatives are taken through ordinary operations, so every order is exact.
 """
 
 from __future__ import annotations
 
 import torch
 from torch import nn
-from torch.autograd.function import once_differentiable
 
 
 class _SiLU(torch.autograd.Function):
@@ -37,15 +36,18 @@ class _SiLUGrad(torch.autograd.Function):
         return torch.ops.aten.silu_backward(grad, z)
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, cotangent):
         z, grad = ctx.saved_tensors
-        d_grad = torch.ops.aten.silu_backward(cotangent, z) if ctx.needs_input_grad[1] else None
-        d_z = None
-        if ctx.needs_input_grad[0]:
-            s = torch.sigmoid(z)
-            d_z = (1 - 2 * s).mul_(z).add_(2).mul_(s).mul_(1 - s).mul_(grad).mul_(cotangent)
+        d_grad = _SiLUGrad.apply(z, cotangent) if ctx.needs_input_grad[1] else None
+        d_z = _second_derivative(z) * grad * cotangent if ctx.needs_input_grad[0] else None
         return d_z, d_grad
+
+
+def _second_derivative(z: torch.Tensor) -> torch.Tensor:
+    s = torch.sigmoid(z)
+    if torch.is_grad_enabled():  # a third derivative is being taken: differentiable operations
+        return s * (1 - s) * (2 + z * (1 - 2 * s))
+    return (1 - 2 * s).mul_(z).add_(2).mul_(s).mul_(1 - s)
 
 
 def silu(z: torch.Tensor) -> torch.Tensor:

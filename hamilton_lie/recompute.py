@@ -10,8 +10,8 @@ memory for large systems.
 recomputes what a derivative needs, chunk by chunk, when the derivative is taken. The first
 derivative is itself a differentiable operation whose derivative recomputes in the same way, so
 first and second derivatives are exact (they are the same arithmetic as plain autograd, summed in
-another order) while the memory kept between passes is that of the inputs. Third derivatives are
-not supported and raise.
+another order) while the memory kept between passes is that of the inputs. Asking for a third
+derivative (``create_graph=True`` on the second) raises.
 """
 
 from __future__ import annotations
@@ -19,7 +19,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 import torch
-from torch.autograd.function import once_differentiable
 
 
 def _chunks(length: int, size: int) -> list[slice]:
@@ -103,8 +102,12 @@ class _RecomputedVJP(torch.autograd.Function):
         return tuple(_gather(parts, kept))
 
     @staticmethod
-    @once_differentiable
     def backward(ctx, *cotangents):
+        if torch.is_grad_enabled():
+            raise RuntimeError(
+                "recomputed functions have first and second derivatives only: the second was asked for "
+                "with create_graph=True (a third derivative)"
+            )
         grad, *tensors = ctx.saved_tensors
         split, needed = ctx.split, ctx.needed
         # full-size cotangents, so that _vjp can slice them like the inputs

@@ -79,12 +79,20 @@ class MultiheadKernelMLP(nn.Module):
         self.act = SiLU()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
+        # activations laid out (H, W, n) with the n inputs innermost: every product is a plain (batched)
+        # matrix product on contiguous memory, and no head-major copy is made or kept for backward
+        lead = x.shape[:-2] if self.per_head_input else x.shape[:-1]
         if self.per_head_input:
-            h = self.act(torch.einsum("...hi,hij->...hj", x, self.first_w) + self.first_b)
+            xh = x.reshape(-1, self.heads, x.shape[-1]).permute(1, 2, 0)  # (H, P, n)
+            h = torch.baddbmm(self.first_b.unsqueeze(-1), self.first_w.transpose(1, 2), xh)
         else:
-            h = self.act(self.first(x)).unflatten(-1, (self.heads, self.width))
-        h = self.act(torch.einsum("...hi,hij->...hj", h, self.hidden_w) + self.hidden_b)
-        return torch.einsum("...hj,hj->...h", h, self.out_w) + self.out_b
+            flat = x.reshape(-1, x.shape[-1])
+            h = torch.addmm(self.first.bias.unsqueeze(-1), self.first.weight, flat.t())
+            h = h.view(self.heads, self.width, -1)
+        h = self.act(h)
+        h = self.act(torch.baddbmm(self.hidden_b.unsqueeze(-1), self.hidden_w.transpose(1, 2), h))
+        out = torch.bmm(self.out_w.unsqueeze(1), h).squeeze(1) + self.out_b.unsqueeze(-1)  # (H, n)
+        return out.t().reshape(*lead, self.heads)
 
 
 class LinformerProjection(nn.Module):

@@ -140,6 +140,10 @@ class LieTransformer(nn.Module):
             derivatives when a layer sees more than this many pairs (batch x tokens x neighbours), and
             recompute them in chunks instead (same values and gradients, far less memory, some extra
             work; see :mod:`hamilton_lie.recompute`). None: always keep them.
+        output_scale: multiplies the network's output (1: the reference). A freshly initialised
+            network's output and its gradients are of order 1, and Adam moves each weight by about the
+            learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
+            100) take many steps to reach; a scale near their size starts learning the forces sooner.
 
     Example:
         >>> import torch
@@ -171,6 +175,7 @@ class LieTransformer(nn.Module):
         linformer_share: str = "headwise",
         token_location: bool | None = None,
         recompute_pairs: int | None = RECOMPUTE_PAIRS,
+        output_scale: float = 1.0,
     ):
         super().__init__()
         check_energy_head(energy, tuple(scalar_features))
@@ -184,6 +189,7 @@ class LieTransformer(nn.Module):
         self.attention_kind = attention
         self.neighbours = neighbours
         self.energy = energy
+        self.output_scale = float(output_scale)
         linear = attention in ("linformer", "lowrank")
         self.token_location = linear if token_location is None else token_location
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
@@ -282,7 +288,7 @@ class LieTransformer(nn.Module):
         else:
             w = tokens.mask.unsqueeze(-1).to(f.dtype)
             pooled = (f * w).sum(1) / w.sum(1).clamp_min(1)
-        return self.readout(pooled).squeeze(-1)
+        return self.output_scale * self.readout(pooled).squeeze(-1)
 
     def forward(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
         """H(q, p): ``q, p (B, N, d)``, ``params`` name -> ``(B, N)``, optional ``mask (B, N)`` of

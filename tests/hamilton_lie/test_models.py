@@ -292,3 +292,15 @@ def test_model_on_cuda_matches_cpu(name, attention):
     dq, dp = hamiltonian_vector_field(model, *on)
     torch.testing.assert_close(dq.cpu(), dq_cpu, rtol=1e-9, atol=1e-11)
     torch.testing.assert_close(dp.cpu(), dp_cpu, rtol=1e-9, atol=1e-11)
+
+
+def test_output_scale_multiplies_the_network_part_of_h():
+    """``output_scale`` scales V (the potential head's learned part) and leaves the kinetic term alone."""
+    plain = _model("T2", energy="potential")
+    scaled = _model("T2", energy="potential", output_scale=30.0)
+    scaled.load_state_dict(plain.state_dict())
+    q, p, params = _inputs(2)
+    kinetic = (p.pow(2).sum(-1) / (2 * params["masses"])).sum(-1)
+    torch.testing.assert_close(
+        scaled(q, p, params) - kinetic, 30.0 * (plain(q, p, params) - kinetic), rtol=1e-12, atol=1e-12
+    )

@@ -6,6 +6,7 @@ The public surface is re-exported here; everything else is an implementation det
 __version__ = "0.1.0"
 
 from . import analysis, groups, plotting, testing
+from .activations import SiLU
 from .attention import LieSelfAttention
 from .config import Config, ConfigError, DataConfig, ModelConfig, TrainConfig, load_config, preset_names
 from .data import DatasetInfo, TrajectoryDataset, check_dataset, load_split
@@ -18,6 +19,7 @@ from .lie_transformer import LieTransformer
 from .mlp_hamiltonian import MLPHamiltonian
 from .models import get_model, list_models, register_model
 from .recipes import Recipe, load_recipe, parse_recipe
+from .recompute import recomputed
 from .train import TrainingDiverged, TrainResult, build_model, load_checkpoint, train, window_loss
 
 __all__ = [
@@ -51,6 +53,7 @@ __all__ = [
     "Recipe",
     "RecipeError",
     "Rollout",
+    "SiLU",
     "TrajectoryDataset",
     "__version__",
     "check_dataset",
@@ -63,6 +66,7 @@ __all__ = [
     "load_recipe",
     "load_split",
     "parse_recipe",
+    "recomputed",
     "register_model",
     "testing",
     "to_z",

@@ -18,6 +18,11 @@ Neither linear variant has pairs, so the location kernel cannot be used; locatio
 tokens through their features instead (the LieTransformer adds each token's position relative to
 the body centroid, in the token's own frame).
 
+Training differentiates the energy twice. Above ``recompute_pairs`` pairs per call, pairwise attention
+keeps none of its per-pair intermediates for those derivatives and recomputes them in chunks of
+tokens (:mod:`hamilton_lie.recompute`): memory O(B M C + B M K P) instead of hundreds of floats per
+pair, for about 1.6x the time.
+
 Shapes: ``B`` batch, ``M`` tokens (bodies x lift samples), ``K`` neighbours per token (``M`` for
 all-token attention), ``C`` channels, ``H`` heads, ``P`` pair-feature length, ``r`` rank.
 """
@@ -40,7 +45,7 @@ LINFORMER_SHARING = ("headwise", "key-value", "layerwise")
 # pairs per chunk when recomputing: a chunk's per-pair intermediates stay within a few MB (cache-sized)
 RECOMPUTE_CHUNK_PAIRS = 4096
 # k-nearest attention over at most this many times K tokens computes all query-key products densely
-DENSE_FACTOR = 32
+DENSE_FACTOR = 16
 
 
 def gather_neighbours(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
@@ -246,7 +251,7 @@ class LieSelfAttention(nn.Module):
     def _pairwise(self, q, k, v, pairs, index, mask):
         B, M, K = q.shape[0], q.shape[1], (k.shape[1] if index is None else index.shape[2])
         if not (torch.is_grad_enabled() and self.recompute_pairs is not None and B * M * K > self.recompute_pairs):
-            return self._attend(q, k, v, pairs, index, mask, self.location_logits)
+            return self._attend(q, k, v, pairs, index, mask)
         # per-pair intermediates are recomputed when differentiated instead of kept (recompute.py)
         kernels = [m for m in (getattr(self, "location", None), getattr(self, "combine", None)) if m is not None]
         names = [[n for n, _ in m.named_parameters()] for m in kernels]
@@ -262,7 +267,7 @@ class LieSelfAttention(nn.Module):
             for module, keys in zip(kernels, names, strict=True):
                 values, rest = rest[: len(keys)], rest[len(keys) :]
                 calls.append(partial(torch.func.functional_call, module, dict(zip(keys, values, strict=True))))
-            return self._attend(q, k, v, pairs, index, mask, self.location_logits, *calls)
+            return self._attend(q, k, v, pairs, index, mask, *calls)
 
         rows = max(1, RECOMPUTE_CHUNK_PAIRS // (B * K))
         return recomputed(fn, tensors, split, (index, mask), rows=rows)
@@ -279,9 +284,9 @@ class LieSelfAttention(nn.Module):
             return content * location
         return (combine or self.combine)(torch.stack([content, location], -1))
 
-    def _attend(self, q, k, v, pairs, index, mask, logits_fn, *kernels):
+    def _attend(self, q, k, v, pairs, index, mask, *kernels):
         """Attention of the rows of ``q (B, R, H, D)`` over ``k, v (B, M, H, D)``: all of them
-        (``index`` None) or the neighbours ``index (B, R, K)``."""
+        (``index`` None) or the neighbours ``index (B, R, K)``; ``kernels`` as in :meth:`location_logits`."""
         B, R, H, D = q.shape
         M = k.shape[1]
         dense = index is not None and M <= DENSE_FACTOR * index.shape[2]
@@ -296,7 +301,7 @@ class LieSelfAttention(nn.Module):
             k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, R, K, H, D)
             # einsum, not (q * k).sum(-1): no (B, R, K, H, D) product is kept for backward
             content = torch.einsum("bmhd,bmkhd->bmkh", q, k) / math.sqrt(D)
-        logits = logits_fn(content, pairs, *kernels)
+        logits = self.location_logits(content, pairs, *kernels)
         weights = _normalise(logits, None if mask is None else mask.unsqueeze(-1), self.normalisation, 2)
         if dense:
             weights = weights.new_zeros(B, R, M, H).scatter_add(2, at, weights)

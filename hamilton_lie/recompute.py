@@ -29,9 +29,15 @@ def _part(x: torch.Tensor | None, split: bool, rows: slice) -> torch.Tensor | No
     return x[:, rows] if split and x is not None else x
 
 
+def _kept(split: Sequence[bool], needed: Sequence[bool]) -> list[bool]:
+    """The split flags of the inputs whose gradients are returned."""
+    return [s for s, n in zip(split, needed, strict=True) if n]
+
+
 def _vjp(fn, tensors, constants, split, needed, grad, rows, cotangents=None):
     """Gradients of ``<grad, fn(...)>`` for the inputs in ``needed`` over the token rows ``rows``;
-    with ``cotangents``, gradients of ``<cotangents, those gradients>`` for ``grad`` and the inputs."""
+    with ``cotangents`` (one per returned gradient, whole-size), gradients of ``<cotangents, those
+    gradients>`` for ``grad`` and the inputs."""
     with torch.enable_grad():
         xs = [_part(t, s, rows).detach().requires_grad_(n) for t, s, n in zip(tensors, split, needed, strict=True)]
         g = grad[:, rows].detach().requires_grad_(cotangents is not None)
@@ -42,7 +48,7 @@ def _vjp(fn, tensors, constants, split, needed, grad, rows, cotangents=None):
             return first
         terms = [
             (a * _part(c, s, rows)).sum()
-            for a, c, s in zip(first, cotangents, [s for s, n in zip(split, needed, strict=True) if n], strict=True)
+            for a, c, s in zip(first, cotangents, _kept(split, needed), strict=True)
             if a is not None and c is not None
         ]
         if not terms:
@@ -98,8 +104,7 @@ class _RecomputedVJP(torch.autograd.Function):
         ctx.save_for_backward(grad, *tensors)
         ctx.set_materialize_grads(False)
         parts = [_vjp(fn, tensors, constants, split, needed, grad, r) for r in _chunks(grad.shape[1], rows)]
-        kept = [s for s, n in zip(split, needed, strict=True) if n]
-        return tuple(_gather(parts, kept))
+        return tuple(_gather(parts, _kept(split, needed)))
 
     @staticmethod
     def backward(ctx, *cotangents):
@@ -110,13 +115,11 @@ class _RecomputedVJP(torch.autograd.Function):
             )
         grad, *tensors = ctx.saved_tensors
         split, needed = ctx.split, ctx.needed
-        # full-size cotangents, so that _vjp can slice them like the inputs
         parts = [
             _vjp(ctx.fn, tensors, ctx.constants, split, needed, grad, r, cotangents)
             for r in _chunks(grad.shape[1], ctx.rows)
         ]
-        kept = [s for s, n in zip(split, needed, strict=True) if n]
-        d_grad, *d_inputs = _gather(parts, [True, *kept])
+        d_grad, *d_inputs = _gather(parts, [True, *_kept(split, needed)])
         it = iter(d_inputs)
         return (None, None, None, None, None, d_grad, *(next(it) if n else None for n in needed))
 

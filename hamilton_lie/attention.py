@@ -60,9 +60,9 @@ class MultiheadKernelMLP(nn.Module):
     """One small MLP per head, evaluated together: ``(..., P) -> (..., H)``, or with ``per_head_input``
     each head on its own input, ``(..., H, P) -> (..., H)``.
 
-    The first layer is one Linear to H * width (per-head weights by einsum with ``per_head_input``);
-    the hidden and output layers are per-head weights applied by einsum, so the parameter count
-    equals H separate MLPs.
+    The first layer is one Linear to H * width (per-head weights with ``per_head_input``); the hidden
+    and output layers are per-head weights, all applied as batched matrix products, so the parameter
+    count equals H separate MLPs.
     """
 
     def __init__(self, in_dim: int, heads: int, width: int, per_head_input: bool = False):

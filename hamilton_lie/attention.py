@@ -35,6 +35,7 @@ from functools import partial
 import torch
 from torch import nn
 
+from . import fused as fused_kernels
 from .activations import SiLU
 from .recompute import recomputed
 
@@ -62,12 +63,13 @@ class MultiheadKernelMLP(nn.Module):
 
     The first layer is one Linear to H * width (per-head weights with ``per_head_input``); the hidden
     and output layers are per-head weights, all applied as batched matrix products, so the parameter
-    count equals H separate MLPs.
+    count equals H separate MLPs. With ``fused`` (and a shared input), CPU float tensors go through
+    :func:`hamilton_lie.fused.kernel_mlp`: the same MLP and derivatives, one C++ loop per input.
     """
 
-    def __init__(self, in_dim: int, heads: int, width: int, per_head_input: bool = False):
+    def __init__(self, in_dim: int, heads: int, width: int, per_head_input: bool = False, fused: bool = False):
         super().__init__()
-        self.heads, self.width, self.per_head_input = heads, width, per_head_input
+        self.heads, self.width, self.per_head_input, self.fused = heads, width, per_head_input, fused
         if per_head_input:
             self.first_w = nn.Parameter(torch.empty(heads, in_dim, width))
             self.first_b = nn.Parameter(torch.zeros(heads, width))
@@ -87,6 +89,9 @@ class MultiheadKernelMLP(nn.Module):
         # activations laid out (H, W, n) with the n inputs innermost: every product is a plain (batched)
         # matrix product on contiguous memory, and no head-major copy is made or kept for backward
         lead = x.shape[:-2] if self.per_head_input else x.shape[:-1]
+        if not self.per_head_input and self.fused and fused_kernels.usable(x, self.first.weight, self.hidden_w):
+            weights = (self.first.weight, self.first.bias, self.hidden_w, self.hidden_b, self.out_w, self.out_b)
+            return fused_kernels.kernel_mlp(x.reshape(-1, x.shape[-1]), *weights).reshape(*lead, self.heads)
         if self.per_head_input:
             xh = x.reshape(-1, self.heads, x.shape[-1]).permute(1, 2, 0)  # (H, P, n)
             h = torch.baddbmm(self.first_b.unsqueeze(-1), self.first_w.transpose(1, 2), xh)
@@ -161,6 +166,8 @@ class LieSelfAttention(nn.Module):
             are being taken, keep none of the per-pair intermediates and recompute them chunk by
             chunk when differentiating, once or twice (:func:`hamilton_lie.recompute.recomputed`):
             memory O(B M C + B M K P) instead of hundreds of floats per pair. None: never.
+        fused: run the location kernels through :mod:`hamilton_lie.fused` where it can (CPU, float32
+            or float64, a C++ compiler): the same values and derivatives, several times faster.
     """
 
     def __init__(
@@ -177,6 +184,7 @@ class LieSelfAttention(nn.Module):
         share: str = "headwise",
         projection: LinformerProjection | None = None,
         recompute_pairs: int | None = None,
+        fused: bool = False,
     ):
         super().__init__()
         if kind not in KINDS:
@@ -197,7 +205,7 @@ class LieSelfAttention(nn.Module):
         self.value = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
         if kind == "pairwise" and logits != "content":
-            self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim)
+            self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim, fused=fused)
         if kind == "pairwise" and logits == "mlp":
             self.combine = MultiheadKernelMLP(2, heads, kernel_dim, per_head_input=True)
         if kind == "linformer":

@@ -144,6 +144,9 @@ class LieTransformer(nn.Module):
             network's output and its gradients are of order 1, and Adam moves each weight by about the
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
             100) take many steps to reach; a scale near their size starts learning the forces sooner.
+        fused_kernels: evaluate the location kernels (and their first and second derivatives) with
+            the C++ loops of :mod:`hamilton_lie.fused` on CPU float tensors; False, or no C++
+            compiler, uses PyTorch operations (same values to round-off).
 
     Example:
         >>> import torch
@@ -176,6 +179,7 @@ class LieTransformer(nn.Module):
         token_location: bool | None = None,
         recompute_pairs: int | None = RECOMPUTE_PAIRS,
         output_scale: float = 1.0,
+        fused_kernels: bool = False,
     ):
         super().__init__()
         check_energy_head(energy, tuple(scalar_features))
@@ -195,7 +199,9 @@ class LieTransformer(nn.Module):
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
         in_dim += group.dim if self.token_location else 0
         self.embed = nn.Linear(in_dim, dim_hidden)
-        options: dict = {"kind": attention, "rank": rank} if linear else {"recompute_pairs": recompute_pairs}
+        options: dict = (
+            {"kind": attention, "rank": rank} if linear else {"recompute_pairs": recompute_pairs, "fused": fused_kernels}
+        )
         if attention == "linformer":
             if max_bodies is None:
                 raise ValueError("attention='linformer' needs max_bodies (the projections' width is fixed)")

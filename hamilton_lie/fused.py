@@ -1,0 +1,181 @@
+"""The location-kernel MLPs of attention, fused per pair in C++, with the derivatives that
+Hamiltonian training takes.
+
+Training differentiates the energy twice (J grad H with ``create_graph``, then the loss), and the
+location kernels run once per pair of tokens: 8 heads x width 16 = 128 channels per pair in the
+reference configuration. As PyTorch operations every one of their elementwise steps streams
+(pairs x 128) tensors through memory, several times per derivative, and that is most of a training
+step. Here one C++ loop per pair computes, with everything in registers:
+
+* the forward pass: per head, a1 = W1 x + b1, s1 = s(a1), a2 = W2 s1 + b2, s2 = s(a2),
+  out = w3 . s2 + b3, with s the SiLU;
+* the gradient of <g, out> with respect to the pair features x: e2 = g w3 * s'(a2),
+  t1 = W2^T e2, e1 = t1 * s'(a1), grad_x = sum over heads of W1^T e1; and the parameter gradients
+  (e1 x^T, e1, e2 s1^T, e2, g s2);
+* the derivative of S = <v, grad_x> (the second backward pass). With u = W1 v, c1 = u * s'(a1),
+  d = W2 c1 and f2 = g d * w3 * s''(a2): S = g sum_j d_j w3_j s'(a2_j), so
+  dS/dg = d . (w3 * s'(a2)), dS/dw3 = g d * s'(a2), dS/dW2 = e2 c1^T + f2 s1^T, dS/db2 = f2, and
+  with f1 = (W2^T f2) * s'(a1) + t1 * u * s''(a1): dS/dW1 = f1 x^T + e1 v^T, dS/db1 = f1,
+  dS/dx = W1^T f1.
+
+Only the inputs are kept between passes, so memory per pair is that of the pair features. A
+derivative of the parameter gradients (rare: gradient penalties) is taken by PyTorch operations on
+the same formula; a third derivative raises (``HAMILTON_LIE_FUSED=0`` differentiates the PyTorch form
+to any order).
+
+The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++ compiler
+is needed; the build is cached under ``TORCH_EXTENSIONS_DIR``). Where it cannot be built,
+``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64 on the CPU, attention uses the
+PyTorch form of the same MLP.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+from torch.nn import functional as F
+
+log = logging.getLogger(__name__)
+
+_SOURCE = Path(__file__).resolve().parent / "csrc" / "kernel_mlp.cpp"
+_MAX_WIDTH, _MAX_IN = 64, 16  # the C++ kernel's stack arrays
+_state: dict = {}
+
+
+def extension():
+    """The compiled extension, or None where it is disabled or cannot be built (logged once)."""
+    if "ext" not in _state:
+        _state["ext"] = None
+        if os.environ.get("HAMILTON_LIE_FUSED", "1") == "0":
+            log.info("fused location kernels disabled by HAMILTON_LIE_FUSED=0")
+        else:
+            try:
+                from torch.utils.cpp_extension import load
+
+                _state["ext"] = load(
+                    name="hamilton_lie_kernel_mlp", sources=[str(_SOURCE)], extra_cflags=["-O3"], verbose=False
+                )
+            except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch form still works
+                log.warning("fused location kernels unavailable, using PyTorch operations: %s", err)
+    return _state["ext"]
+
+
+def usable(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> bool:
+    """Whether :func:`kernel_mlp` can run on these tensors."""
+    return (
+        x.device.type == "cpu"
+        and w1.device.type == "cpu"
+        and x.dtype in (torch.float32, torch.float64)
+        and x.dtype == w1.dtype
+        and w2.shape[-1] <= _MAX_WIDTH
+        and x.shape[-1] <= _MAX_IN
+        and extension() is not None
+    )
+
+
+def kernel_mlp(x, w1, b1, w2, b2, w3, b3) -> torch.Tensor:
+    """Per-head MLPs on pair features: ``x (n, in)`` -> ``(n, heads)``.
+
+    Weights: ``w1 (heads * width, in)``, ``b1 (heads * width)``, ``w2 (heads, width, width)`` (the
+    second layer is ``a2_j = sum_i w2[h, i, j] s1_i``), ``b2 (heads, width)``, ``w3 (heads, width)``,
+    ``b3 (heads)``. Differentiable twice through the fused kernels, and further through PyTorch.
+    """
+    return _KernelMLP.apply(*(t.contiguous() for t in (x, w1, b1, w2, b2, w3, b3)))
+
+
+def reference(x, w1, b1, w2, b2, w3, b3) -> torch.Tensor:
+    """The same MLP as PyTorch operations (the fallback for higher derivatives, and for tests)."""
+    heads, width = w2.shape[0], w2.shape[1]
+    s1 = F.silu(x @ w1.t() + b1).view(-1, heads, width)
+    s2 = F.silu(torch.einsum("nhi,hij->nhj", s1, w2) + b2)
+    return torch.einsum("nhj,hj->nh", s2, w3) + b3
+
+
+def _engine_will_use(tensors) -> bool:
+    """Whether the running backward pass needs gradients for any of ``tensors`` (training's first
+    pass asks only for the gradient with respect to positions, not the weights)."""
+    try:
+        edges = [torch.autograd.graph.get_gradient_edge(t).node for t in tensors if t.requires_grad]
+        return any(torch._C._will_engine_execute_node(node) for node in edges)
+    except (AttributeError, RuntimeError):  # private API missing or not in a backward pass
+        return True
+
+
+class _KernelMLP(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x, w1, b1, w2, b2, w3, b3):
+        ctx.save_for_backward(x, w1, b1, w2, b2, w3, b3)
+        return extension().forward(x, w1, b1, w2, b2, w3, b3)
+
+    @staticmethod
+    def backward(ctx, g):
+        x, *weights = ctx.saved_tensors
+        g = g.contiguous()
+        need = ctx.needs_input_grad
+        d_x = _GradX.apply(g, x, *weights) if need[0] else None
+        d_w = [None] * 5
+        if any(need[1:6]) and _engine_will_use(weights[:5]):
+            d_w = list(_GradParams.apply(g, x, *weights))
+        d_b3 = g.sum(0) if need[6] else None
+        return (d_x, *d_w, d_b3)
+
+
+def _higher(inputs, first, cotangents, need):
+    """Derivatives of sum <cotangents, first(g, x, weights)> for the inputs in ``need``, by PyTorch
+    autograd on :func:`reference`; ``first`` returns first derivatives as a tuple."""
+    if torch.is_grad_enabled():
+        raise RuntimeError(
+            "a third derivative of the fused location kernels was asked for; set HAMILTON_LIE_FUSED=0 "
+            "to differentiate the PyTorch form instead"
+        )
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(True) for t in inputs]
+        derivs = first(leaves[0], leaves[1], leaves[2:])
+        total = sum((d * c).sum() for d, c in zip(derivs, cotangents, strict=True) if c is not None)
+        wanted = [t for t, n in zip(leaves, need, strict=True) if n]
+        grads = iter(torch.autograd.grad(total, wanted, allow_unused=True))
+    return tuple(next(grads) if n else None for n in need)
+
+
+def _first_x(g, x, weights):
+    return torch.autograd.grad(reference(x, *weights), x, g, create_graph=True)
+
+
+def _first_params(g, x, weights):
+    return torch.autograd.grad(reference(x, *weights), weights[:5], g, create_graph=True)
+
+
+class _GradX(torch.autograd.Function):
+    """(g, x, weights) -> gradient of <g, kernel(x)> with respect to x."""
+
+    @staticmethod
+    def forward(ctx, g, x, w1, b1, w2, b2, w3, b3):
+        ctx.save_for_backward(g, x, w1, b1, w2, b2, w3, b3)
+        return extension().grad_x(g, x, w1, b1, w2, b2, w3, b3)
+
+    @staticmethod
+    def backward(ctx, v):
+        saved = ctx.saved_tensors
+        need = ctx.needs_input_grad
+        if torch.is_grad_enabled():
+            return _higher(saved, _first_x, [v], need)  # raises: a third derivative
+        d_g, d_x, *d_w = extension().grad_x_backward(v.contiguous(), *saved)
+        grads = (d_g, d_x, *d_w, None)  # the gradient in x does not depend on b3
+        return tuple(d if n else None for d, n in zip(grads, need, strict=True))
+
+
+class _GradParams(torch.autograd.Function):
+    """(g, x, weights) -> gradients of <g, kernel(x)> with respect to w1, b1, w2, b2, w3."""
+
+    @staticmethod
+    def forward(ctx, g, x, w1, b1, w2, b2, w3, b3):
+        ctx.save_for_backward(g, x, w1, b1, w2, b2, w3, b3)
+        return tuple(extension().grad_params(g, x, w1, b1, w2, b2, w3, b3))
+
+    @staticmethod
+    def backward(ctx, *cotangents):
+        # differentiating parameter gradients is rare (gradient penalties): PyTorch operations
+        return _higher(ctx.saved_tensors, _first_params, cotangents, ctx.needs_input_grad)

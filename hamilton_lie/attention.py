@@ -167,7 +167,8 @@ class LieSelfAttention(nn.Module):
             chunk when differentiating, once or twice (:func:`hamilton_lie.recompute.recomputed`):
             memory O(B M C + B M K P) instead of hundreds of floats per pair. None: never.
         fused: run the location kernels through :mod:`hamilton_lie.fused` where it can (CPU, float32
-            or float64, a C++ compiler): the same values and derivatives, several times faster.
+            or float64, a C++ compiler): the same values and derivatives; off by default, its speed
+            is not yet measured on an idle machine.
     """
 
     def __init__(

@@ -31,6 +31,7 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, measure, run_child, sync  # noqa: E402
 
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
+from hamilton_lie import fused as fused_kernels  # noqa: E402
 from hamilton_lie.groups import SE2, SE3, T  # noqa: E402
 from hamilton_lie.testing import equivariance_errors  # noqa: E402
 
@@ -80,19 +81,24 @@ def throughput(batch: int, repeats: int, device: str = "cpu") -> dict:
     }
 
 
-def _measure_child(n: int, attention: str, batch: int, repeats: int, keep: bool = False) -> dict:
+def _measure_child(n: int, attention: str, batch: int, repeats: int, keep: bool = False, fused: bool = True) -> dict:
     """Run in a fresh process: time and peak memory of one _step at ``n`` bodies; ``keep`` keeps every
-    per-pair intermediate for the derivatives (the model's default recomputes them for large layers)."""
+    per-pair intermediate for the derivatives (the model's default recomputes them for large layers);
+    ``fused`` evaluates the location kernels with :mod:`hamilton_lie.fused`."""
     torch.manual_seed(0)
     options = {"recompute_pairs": None} if keep else {}
-    model = LieTransformer(T(2), ("masses", "k"), attention=attention, neighbours=32, **options, **REFERENCE)
+    model = LieTransformer(
+        T(2), ("masses", "k"), attention=attention, neighbours=32, fused_kernels=fused, **options, **REFERENCE
+    )
     q, p, params = _inputs(batch, n)
 
     def step():
         _step(model, q, p, params)
         model.zero_grad(set_to_none=True)
 
-    return {"bodies": n, "attention": attention, "keep": keep, "batch": batch, **measure(step, repeats)}
+    if fused:
+        fused_kernels.extension()  # built (or loaded from the cache) before anything is measured
+    return {"bodies": n, "attention": attention, "keep": keep, "fused": fused, "batch": batch, **measure(step, repeats)}
 
 
 def scaling(sizes, batch: int, repeats: int, limit_s: int) -> list[dict]:

@@ -5,7 +5,7 @@ Training differentiates the energy twice (J grad H with ``create_graph``, then t
 location kernels run once per pair of tokens: 8 heads x width 16 = 128 channels per pair in the
 reference configuration. As PyTorch operations every one of their elementwise steps streams
 (pairs x 128) tensors through memory, several times per derivative, and that is most of a training
-step. Here one C++ loop per pair computes, with everything in registers:
+step. Here C++ loops over tiles of pairs (one SIMD register's worth: 16 float32 pairs with AVX-512) compute:
 
 * the forward pass: per head, a1 = W1 x + b1, s1 = s(a1), a2 = W2 s1 + b2, s2 = s(a2),
   out = w3 . s2 + b3, with s the SiLU;
@@ -18,13 +18,16 @@ step. Here one C++ loop per pair computes, with everything in registers:
   with f1 = (W2^T f2) * s'(a1) + t1 * u * s''(a1): dS/dW1 = f1 x^T + e1 v^T, dS/db1 = f1,
   dS/dx = W1^T f1.
 
-Only the inputs are kept between passes, so memory per pair is that of the pair features. A
+Only the inputs are kept between passes, so memory per pair is that of the pair features. The
+results do not depend on the number of threads (parameter gradients are summed per chunk of 512
+pairs, then over chunks, in a fixed order) nor on the instruction set (no sum is reordered). A
 derivative of the parameter gradients (rare: gradient penalties) is taken by PyTorch operations on
 the same formula; a third derivative raises (``HAMILTON_LIE_FUSED=0`` differentiates the PyTorch form
 to any order).
 
 The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++ compiler
-is needed; the build is cached under ``TORCH_EXTENSIONS_DIR``). Where it cannot be built,
+and about 30 s are needed; the build is cached under ``TORCH_EXTENSIONS_DIR``), for the widest vector
+instructions PyTorch finds on this CPU (AVX-512, AVX2 or the x86-64 baseline), one build per kind. Where it cannot be built,
 ``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64 on the CPU, attention uses the
 PyTorch form of the same MLP.
 """
@@ -36,7 +39,8 @@ import os
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
+
+from .activations import silu
 
 log = logging.getLogger(__name__)
 
@@ -55,12 +59,22 @@ def extension():
             try:
                 from torch.utils.cpp_extension import load
 
-                _state["ext"] = load(
-                    name="hamilton_lie_kernel_mlp", sources=[str(_SOURCE)], extra_cflags=["-O3"], verbose=False
-                )
+                name, flags = _build()
+                _state["ext"] = load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, verbose=False)
             except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch form still works
                 log.warning("fused location kernels unavailable, using PyTorch operations: %s", err)
     return _state["ext"]
+
+
+def _build() -> tuple[str, list[str]]:
+    """The extension's name and compiler flags for this CPU's widest vector instructions."""
+    capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AVX2", "DEFAULT", ...
+    flags = {
+        "AVX512": ["-O3", "-mavx512f", "-mavx512dq", "-mavx2", "-mfma"],
+        "AVX2": ["-O3", "-mavx2", "-mfma"],
+    }.get(capability, ["-O3"])
+    kind = capability.lower() if capability in ("AVX512", "AVX2") else "baseline"
+    return f"hamilton_lie_kernel_mlp_{kind}", flags
 
 
 def usable(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> bool:
@@ -87,11 +101,19 @@ def kernel_mlp(x, w1, b1, w2, b2, w3, b3) -> torch.Tensor:
 
 
 def reference(x, w1, b1, w2, b2, w3, b3) -> torch.Tensor:
-    """The same MLP as PyTorch operations (the fallback for higher derivatives, and for tests)."""
+    """The same MLP as PyTorch operations, differentiable to any order: ``x (n, in)`` -> ``(n, heads)``."""
     heads, width = w2.shape[0], w2.shape[1]
-    s1 = F.silu(x @ w1.t() + b1).view(-1, heads, width)
-    s2 = F.silu(torch.einsum("nhi,hij->nhj", s1, w2) + b2)
-    return torch.einsum("nhj,hj->nh", s2, w3) + b3
+    return after_first_layer(torch.addmm(b1.unsqueeze(-1), w1, x.t()).view(heads, width, -1), w2, b2, w3, b3)
+
+
+def after_first_layer(a1, w2, b2, w3, b3) -> torch.Tensor:
+    """The MLP from its first layer's pre-activations ``a1 (heads, width, n)`` on, ``-> (n, heads)``.
+
+    Activations are laid out (heads, width, n), inputs innermost, so that every product is a plain
+    batched matrix product on contiguous memory and no head-major copy is made or kept for backward.
+    """
+    h = silu(torch.baddbmm(b2.unsqueeze(-1), w2.transpose(1, 2), silu(a1)))
+    return (torch.bmm(w3.unsqueeze(1), h).squeeze(1) + b3.unsqueeze(-1)).t()
 
 
 def _engine_will_use(tensors) -> bool:

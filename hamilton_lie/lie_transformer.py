@@ -32,8 +32,11 @@ from .groups import Element, Group
 ENERGY_HEADS = ("potential", "full")
 ATTENTION = ("full", "knn", "linformer", "lowrank")
 # above this many pairs per layer (B M K), attention recomputes its per-pair intermediates rather than
-# keeping them: the spring benchmark's batches (100 x 6 x 6) stay below it, large systems above
-RECOMPUTE_PAIRS = 16384
+# keeping them: the spring benchmark's batches (100 x 6 x 6) and 256 bodies x 32 neighbours x batch 4
+# stay below it, larger systems go above. Kept, that 256-body case peaks at 0.8 GiB with the fused
+# location kernels and at 2.0 GiB with PyTorch's (benchmarks/README.md): set recompute_pairs lower
+# where the fused kernels do not run (a GPU) and memory is short
+RECOMPUTE_PAIRS = 65536
 
 
 def check_inputs(q: torch.Tensor, p: torch.Tensor, params: dict, dim: int, names: tuple[str, ...]) -> None:
@@ -145,8 +148,9 @@ class LieTransformer(nn.Module):
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
             100) take many steps to reach; a scale near their size starts learning the forces sooner.
         fused_kernels: evaluate the location kernels (and their first and second derivatives) with
-            the C++ loops of :mod:`hamilton_lie.fused` on CPU float tensors; False, or no C++
-            compiler, uses PyTorch operations (same values to round-off).
+            the vectorised C++ loops of :mod:`hamilton_lie.fused` on CPU float tensors (compiled on
+            first use, cached): faster and far leaner than PyTorch's operations, the same values to
+            round-off. False, a GPU tensor, or no C++ compiler uses PyTorch operations.
 
     Example:
         >>> import torch
@@ -179,7 +183,7 @@ class LieTransformer(nn.Module):
         token_location: bool | None = None,
         recompute_pairs: int | None = RECOMPUTE_PAIRS,
         output_scale: float = 1.0,
-        fused_kernels: bool = False,
+        fused_kernels: bool = True,
     ):
         super().__init__()
         check_energy_head(energy, tuple(scalar_features))

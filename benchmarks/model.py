@@ -104,21 +104,22 @@ def _measure_child(n: int, attention: str, batch: int, repeats: int, keep: bool 
 def scaling(sizes, batch: int, repeats: int, limit_s: int) -> list[dict]:
     rows = []
     for attention in ("full", "knn"):
-        for keep in (False, True):
-            for n in sizes:
-                row = {"bodies": n, "attention": attention, "keep": keep}
-                if attention == "full" and n > 256:
-                    rows.append({**row, "skipped": "dense pair tensors: not attempted"})
-                    continue
-                if keep and n > 512:
-                    rows.append({**row, "skipped": "per-pair intermediates kept: over 10 GB, not attempted"})
-                    continue
-                code = (
-                    "import json, sys; sys.path.insert(0, 'benchmarks');"
-                    "import model as m;"
-                    f"print(json.dumps(m._measure_child({n}, {attention!r}, {batch}, {repeats}, {keep})))"
-                )
-                rows.append({**row, **run_child(code, ROOT, limit_s)})
+        for fused in (True, False):
+            for keep in (False, True):
+                for n in sizes:
+                    row = {"bodies": n, "attention": attention, "keep": keep, "fused": fused}
+                    if attention == "full" and n > 256:
+                        rows.append({**row, "skipped": "dense pair tensors: not attempted"})
+                        continue
+                    if keep and not fused and n > 512:
+                        rows.append({**row, "skipped": "per-pair intermediates kept: over 10 GB, not attempted"})
+                        continue
+                    code = (
+                        "import json, sys; sys.path.insert(0, 'benchmarks');"
+                        "import model as m;"
+                        f"print(json.dumps(m._measure_child({n}, {attention!r}, {batch}, {repeats}, {keep}, {fused})))"
+                    )
+                    rows.append({**row, **run_child(code, ROOT, limit_s)})
     return rows
 
 
@@ -163,8 +164,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model.json")
     args = parser.parse_args()
     parts = args.part or ["throughput", "scaling", "invariance"]
-    results = {
-        "machine": {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()}
+    # parts not run keep their earlier results
+    results = json.loads(args.out.read_text()) if args.out.exists() else {}
+    results["machine"] = {
+        "platform": platform.platform(),
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
     }
     if "throughput" in parts:
         row = throughput(batch=10 if args.quick else 100, repeats=3 if args.quick else 10, device=args.device)
@@ -194,6 +199,7 @@ def main() -> None:
             common = {
                 "bodies": r["bodies"],
                 "attention": "all tokens" if r["attention"] == "full" else "32-nearest",
+                "location kernels": "fused" if r.get("fused", False) else "PyTorch",
                 "per-pair intermediates": "kept" if r["keep"] else "default",
             }
             if "skipped" in r:
@@ -203,14 +209,18 @@ def main() -> None:
                 fmt.append({**common, "seconds": f"{r['seconds']:.3f}", "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}",
                             "peak above baseline (GiB)": f"{r['peak_above_baseline_gib']:.2f}", "note": ""})  # fmt: skip
         print(markdown_table(fmt))
-        knn = [r for r in rows if r["attention"] == "knn" and not r["keep"] and "seconds" in r and r["bodies"] >= 64]
+        knn = [
+            r
+            for r in rows
+            if r["attention"] == "knn" and r["fused"] and not r["keep"] and "seconds" in r and r["bodies"] >= 64
+        ]
         if len(knn) >= 2:
             slope = np.polyfit(
                 np.log([r["bodies"] for r in knn]), np.log([r["peak_above_baseline_gib"] for r in knn]), 1
             )[0]
             tslope = np.polyfit(np.log([r["bodies"] for r in knn]), np.log([r["seconds"] for r in knn]), 1)[0]
             results["knn_fitted_exponents"] = {"memory": slope, "time": tslope}
-            print(f"32-nearest (default), N >= 64: fitted exponents memory ~ N^{slope:.2f}, time ~ N^{tslope:.2f}")
+            print(f"32-nearest (as built), N >= 64: fitted exponents memory ~ N^{slope:.2f}, time ~ N^{tslope:.2f}")
     if "invariance" in parts:
         rows = invariance(
             (1, 2, 4, 8, 16) if not args.quick else (2, 4),

@@ -5,6 +5,8 @@ The step: LieTransformer-T(2) (841,641 parameters), batch 100 windows of 5 sampl
 rollout from each window's first state with torchdiffeq rk4 on the data grid (4 steps, 16 energy +
 gradient evaluations with create_graph), MSE over the window, backward, Adam. Inputs are drawn from
 the spring benchmark's distributions and integrated by the simulator (no dataset file needed).
+The model as built (fused location kernels, on the CPU) and the same model with its location kernels
+as PyTorch operations are stepped alternately, and both medians are reported.
 
 Usage:
     python benchmarks/train_step.py [--device cuda] [--repeats 10] [--quick]
@@ -71,41 +73,51 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     batch, repeats = (10, 2) if args.quick else (100, args.repeats)
-
-    torch.manual_seed(0)
-    model = get_model("lietransformer", group="T2", scalar_features=("masses", "k"), normalisation="dot_product")
-    model = model.to(device)
-    dynamics = HamiltonianDynamics(model)
-    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     data = batch_of_windows(batch, device)
 
-    def step():
+    # the model as built (fused location kernels on the CPU) and the same weights with the location
+    # kernels as PyTorch operations, stepped alternately so that both see the same machine state
+    variants = {}
+    for fused in (True, False):
+        torch.manual_seed(0)
+        model = get_model(
+            "lietransformer", group="T2", scalar_features=("masses", "k"), normalisation="dot_product",
+            fused_kernels=fused,
+        ).to(device)  # fmt: skip
+        variants[fused] = (model, HamiltonianDynamics(model), torch.optim.Adam(model.parameters(), lr=1e-3))
+
+    def step(fused: bool) -> None:
+        _, dynamics, optimizer = variants[fused]
         loss = window_loss(dynamics, data, "rk4", 1)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()
 
-    step()  # warm-up
+    for fused in variants:
+        step(fused)  # warm-up (and the extension's build, if it is not cached)
     # the profiler's FLOP estimates cover matrix products (mm, addmm, bmm, ...), which is the work the
     # matmul peak measures; FlopCounterMode cannot follow autograd.grad inside a step
     with torch.profiler.profile(with_flops=True) as prof:
-        step()
+        step(True)
     flops = sum(event.flops for event in prof.key_averages() if event.flops)
-    times = []
+    times = {fused: [] for fused in variants}
     for _ in range(repeats):
-        sync(device)
-        start = time.perf_counter()
-        step()
-        sync(device)
-        times.append(time.perf_counter() - start)
-    seconds = statistics.median(times)
+        for fused in variants:
+            sync(device)
+            start = time.perf_counter()
+            step(fused)
+            sync(device)
+            times[fused].append(time.perf_counter() - start)
+    seconds = statistics.median(times[True])
     peak = matmul_peak(device, 4096 if device.type == "cuda" else 1024, 20 if device.type == "cuda" else 5)
     row = {
         "device": str(device),
         "threads": torch.get_num_threads(),
-        "parameters": sum(w.numel() for w in model.parameters()),
+        "parameters": sum(w.numel() for w in variants[True][0].parameters()),
         "batch": batch,
         "median_step_seconds": seconds,
+        "median_step_seconds_pytorch_kernels": statistics.median(times[False]),
+        "speedup_of_fused_kernels": statistics.median(times[False]) / seconds,
         "step_gflop": flops / 1e9,
         "achieved_gflop_per_s": flops / seconds / 1e9,
         "matmul_peak_gflop_per_s": peak / 1e9,
@@ -114,8 +126,9 @@ def main() -> None:
         "platform": platform.platform(),
     }
     print("\nOne optimiser step, LieTransformer-T(2) reference configuration, float32")
-    cols = ["device", "threads", "batch", "median_step_seconds", "step_gflop", "achieved_gflop_per_s",
-            "matmul_peak_gflop_per_s", "fraction_of_peak"]  # fmt: skip
+    cols = ["device", "threads", "batch", "median_step_seconds", "median_step_seconds_pytorch_kernels",
+            "speedup_of_fused_kernels", "step_gflop", "achieved_gflop_per_s", "matmul_peak_gflop_per_s",
+            "fraction_of_peak"]  # fmt: skip
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" for _ in cols) + "|")
     print("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")

@@ -25,11 +25,11 @@ derivative of the parameter gradients (rare: gradient penalties) is taken by PyT
 the same formula; a third derivative raises (``HAMILTON_LIE_FUSED=0`` differentiates the PyTorch form
 to any order).
 
-The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++ compiler
-and about 30 s are needed; the build is cached under ``TORCH_EXTENSIONS_DIR``), for the widest vector
-instructions PyTorch finds on this CPU (AVX-512, AVX2 or the x86-64 baseline), one build per kind. Where it cannot be built,
-``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64 on the CPU, attention uses the
-PyTorch form of the same MLP.
+The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++ compiler,
+ninja and about 30 s are needed; the build is cached under ``TORCH_EXTENSIONS_DIR``), for the widest
+vector instructions PyTorch finds on this CPU (AVX-512, AVX2 or the x86-64 baseline), one build per
+kind. Where it cannot be built, ``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64
+on the CPU, attention uses the PyTorch form of the same MLP.
 """
 
 from __future__ import annotations

@@ -204,7 +204,9 @@ class LieTransformer(nn.Module):
         in_dim += group.dim if self.token_location else 0
         self.embed = nn.Linear(in_dim, dim_hidden)
         options: dict = (
-            {"kind": attention, "rank": rank} if linear else {"recompute_pairs": recompute_pairs, "fused": fused_kernels}
+            {"kind": attention, "rank": rank}
+            if linear
+            else {"recompute_pairs": recompute_pairs, "fused": fused_kernels}
         )
         if attention == "linformer":
             if max_bodies is None:

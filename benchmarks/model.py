@@ -107,7 +107,7 @@ def _skip(attention: str, fused: bool, keep: bool, n: int) -> str | None:
         if not fused and (keep or n > 512):
             return "dense pairs, PyTorch kernels: 6 GiB kept at 256; not attempted"
         if fused and not keep and n > 512:
-            return "dense pairs, recomputed: over 10 min; not attempted"
+            return "the same computation as kept (all tokens, fused kernels: never recomputed)"
     if keep and not fused and n > 512:
         return "per-pair intermediates kept: over 10 GB, not attempted"
     return None

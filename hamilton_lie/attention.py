@@ -21,7 +21,8 @@ the body centroid, in the token's own frame).
 Training differentiates the energy twice. Above ``recompute_pairs`` pairs per call, pairwise attention
 keeps none of its per-pair intermediates for those derivatives and recomputes them in chunks of
 tokens (:mod:`hamilton_lie.recompute`): memory O(B M C + B M K P) instead of hundreds of floats per
-pair, for about 1.6x the time.
+pair, for 1.3 to 2.2x the time. All-token attention whose location kernels run fused
+(:mod:`hamilton_lie.fused`) keeps only a few floats per pair and does not recompute.
 
 Shapes: ``B`` batch, ``M`` tokens (bodies x lift samples), ``K`` neighbours per token (``M`` for
 all-token attention), ``C`` channels, ``H`` heads, ``P`` pair-feature length, ``r`` rank.
@@ -160,7 +161,9 @@ class LieSelfAttention(nn.Module):
         recompute_pairs: pairwise kind: when a call has more pairs than this (B M K) and gradients
             are being taken, keep none of the per-pair intermediates and recompute them chunk by
             chunk when differentiating, once or twice (:func:`hamilton_lie.recompute.recomputed`):
-            memory O(B M C + B M K P) instead of hundreds of floats per pair. None: never.
+            memory O(B M C + B M K P) instead of hundreds of floats per pair. None: never. All-token
+            attention whose location kernels run fused (or that has none) keeps only a few floats
+            per pair and never recomputes.
         fused: run the location kernels through :mod:`hamilton_lie.fused` where it can (CPU, float32
             or float64, a C++ compiler): the same values and derivatives, faster, and only the pair
             features kept for the derivatives. :class:`LieTransformer` turns it on by default.
@@ -252,9 +255,23 @@ class LieSelfAttention(nn.Module):
             out = self._pairwise(q, k, v, pairs, index, mask)
         return self.out(out.reshape(B, M, H * D))
 
+    def _recompute(self, n_pairs: int, pairs, index) -> bool:
+        """Whether this call recomputes its per-pair work rather than keeping it (see ``recompute_pairs``)."""
+        if not torch.is_grad_enabled() or self.recompute_pairs is None or n_pairs <= self.recompute_pairs:
+            return False
+        if index is not None or self.logits == "mlp":
+            return True
+        # all tokens, and no per-pair MLP as PyTorch operations: a kept pair is a few floats per head
+        # (logits and weights), and keeping was both faster and leaner than recomputing at 256 and
+        # 512 bodies (benchmarks/README.md)
+        if self.logits == "content":
+            return False
+        loc = self.location
+        return not (loc.fused and pairs is not None and fused_kernels.usable(pairs, loc.first.weight, loc.hidden_w))
+
     def _pairwise(self, q, k, v, pairs, index, mask):
         B, M, K = q.shape[0], q.shape[1], (k.shape[1] if index is None else index.shape[2])
-        if not (torch.is_grad_enabled() and self.recompute_pairs is not None and B * M * K > self.recompute_pairs):
+        if not self._recompute(B * M * K, pairs, index):
             return self._attend(q, k, v, pairs, index, mask)
         # per-pair intermediates are recomputed when differentiated instead of kept (recompute.py)
         kernels = [m for m in (getattr(self, "location", None), getattr(self, "combine", None)) if m is not None]

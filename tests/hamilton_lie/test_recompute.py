@@ -117,6 +117,8 @@ def test_recomputing_model_trains_like_the_plain_model(group, samples, attn):
         dim_hidden=16, num_layers=2, num_heads=2, kernel_dim=8, lift_samples=samples, attention=attn, neighbours=3
     )
     torch.manual_seed(0)
+    # PyTorch's location kernels: with the fused ones, all-token attention never recomputes
+    config["fused_kernels"] = attn == "knn"
     plain = LieTransformer(group, ("masses", "k"), recompute_pairs=None, **config).double()
     lean = LieTransformer(group, ("masses", "k"), recompute_pairs=0, **config).double()
     lean.load_state_dict(plain.state_dict())
@@ -141,3 +143,23 @@ def test_recomputing_model_trains_like_the_plain_model(group, samples, attn):
         assert (a is None) == (b is None)
         if a is not None:
             torch.testing.assert_close(b, a, rtol=1e-10, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    "logits, fused, all_tokens, expected",
+    [
+        ("sum", True, True, False),  # a few floats per pair kept: never recomputed
+        ("content", False, True, False),
+        ("sum", False, True, True),  # PyTorch's kernel MLP keeps ~hundreds of floats per pair
+        ("mlp", True, True, True),  # the combining MLP runs as PyTorch operations
+        ("sum", True, False, True),  # gathered keys and values per neighbour
+    ],
+)
+def test_when_attention_recomputes(logits, fused, all_tokens, expected):
+    layer = LieSelfAttention(8, 2, pair_dim=2, kernel_dim=4, logits=logits, normalisation="softmax",
+                             recompute_pairs=10, fused=fused).double()  # fmt: skip
+    f, x, pairs, index, mask = _layer_inputs(2, 7, 3, all_tokens, masked=False)
+    assert layer._recompute(11, pairs, index) is expected
+    assert layer._recompute(10, pairs, index) is False  # not above the threshold
+    with torch.no_grad():
+        assert layer._recompute(11, pairs, index) is False  # no derivatives to take

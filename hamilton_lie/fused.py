@@ -138,10 +138,15 @@ class _KernelMLP(torch.autograd.Function):
         x, *weights = ctx.saved_tensors
         g = g.contiguous()
         need = ctx.needs_input_grad
-        d_x = _GradX.apply(g, x, *weights) if need[0] else None
-        d_w = [None] * 5
-        if any(need[1:6]) and _engine_will_use(weights[:5]):
-            d_w = list(_GradParams.apply(g, x, *weights))
+        d_x, d_w = None, [None] * 5
+        want_w = any(need[1:6]) and _engine_will_use(weights[:5])
+        if want_w and need[0] and not torch.is_grad_enabled():
+            # training's last pass: both from one kernel call, nothing to differentiate further
+            d_x, *d_w = extension().grad_params(g, x, *weights)
+        else:
+            d_x = _GradX.apply(g, x, *weights) if need[0] else None
+            if want_w:
+                d_w = list(_GradParams.apply(g, x, *weights))
         d_b3 = g.sum(0) if need[6] else None
         return (d_x, *d_w, d_b3)
 
@@ -196,7 +201,7 @@ class _GradParams(torch.autograd.Function):
     @staticmethod
     def forward(ctx, g, x, w1, b1, w2, b2, w3, b3):
         ctx.save_for_backward(g, x, w1, b1, w2, b2, w3, b3)
-        return tuple(extension().grad_params(g, x, w1, b1, w2, b2, w3, b3))
+        return tuple(extension().grad_params(g, x, w1, b1, w2, b2, w3, b3)[1:])
 
     @staticmethod
     def backward(ctx, *cotangents):

@@ -179,7 +179,7 @@ void run_tile(const Args<T>& a, Scratch<T>& s, int64_t p0, int valid) {
         s.t1[i] = acc2;
         s.e1[i] = acc2 * s.d1[i];
       }
-      if constexpr (M == kGradX) {
+      if constexpr (M == kGradX || M == kGradParams) {
         for (int64_t w = 0; w < W; ++w)
           for (int64_t k = 0; k < P; ++k) s.dx[k] += w1h[w * P + k] * s.e1[w];
       }
@@ -243,7 +243,7 @@ void run_tile(const Args<T>& a, Scratch<T>& s, int64_t p0, int valid) {
       }
     }
   }
-  if constexpr (M == kGradX || M == kGradXBackward) {
+  if constexpr (M != kForward) {
     for (int l = 0; l < valid; ++l)
       for (int64_t k = 0; k < P; ++k) a.out[(p0 + l) * P + k] = s.dx[k][l];
   }
@@ -324,7 +324,7 @@ std::vector<at::Tensor> launch(const at::Tensor& x, const at::Tensor* g, const a
                      b2.data_ptr<scalar_t>(),
                      w3.data_ptr<scalar_t>(),
                      b3.data_ptr<scalar_t>(),
-                     M == kGradParams ? nullptr : out.data_ptr<scalar_t>(),
+                     out.data_ptr<scalar_t>(),
                      M == kGradXBackward ? d_g.data_ptr<scalar_t>() : nullptr,
                      n, H, W, P};
     scalar_t* acc_ptr = params ? acc.data_ptr<scalar_t>() : nullptr;
@@ -342,7 +342,7 @@ std::vector<at::Tensor> launch(const at::Tensor& x, const at::Tensor* g, const a
   });
   std::vector<at::Tensor> result;
   if (M == kGradXBackward) result.push_back(d_g);
-  if (M != kGradParams) result.push_back(out);
+  result.push_back(out);
   if (params) {
     at::Tensor total = acc.sum(0);
     int64_t offset = 0;
@@ -382,7 +382,7 @@ std::vector<at::Tensor> grad_x_backward(at::Tensor v, at::Tensor g, at::Tensor x
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
   m.def("forward", &forward, "kernel MLP: (n, in) -> (n, heads)");
   m.def("grad_x", &grad_x, "gradient of <g, out> with respect to x: (n, in)");
-  m.def("grad_params", &grad_params, "gradients of <g, out> with respect to w1, b1, w2, b2, w3");
+  m.def("grad_params", &grad_params, "gradients of <g, out> with respect to x, w1, b1, w2, b2, w3");
   m.def("grad_x_backward", &grad_x_backward,
         "gradients of <v, grad_x> with respect to g, x, w1, b1, w2, b2, w3");
 }

@@ -53,11 +53,12 @@ def test_matches_pytorch_to_second_derivatives(in_dim, heads, width, n):
         torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
     for a, b in zip(_training_derivatives(fast, x, g)[2], _training_derivatives(plain, x, g)[2], strict=True):
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
-    # parameter gradients of the output itself (the second pass through the forward kernel)
-    first = torch.autograd.grad((fast(x) * g).sum(), list(fast.parameters()))
-    reference = torch.autograd.grad((plain(x) * g).sum(), list(plain.parameters()))
-    for a, b in zip(first, reference, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
+    # gradients of the output itself: parameters alone, and x with the parameters (one kernel call)
+    for with_x in (False, True):
+        first = torch.autograd.grad((fast(x) * g).sum(), [x] * with_x + list(fast.parameters()))
+        reference = torch.autograd.grad((plain(x) * g).sum(), [x] * with_x + list(plain.parameters()))
+        for a, b in zip(first, reference, strict=True):
+            torch.testing.assert_close(a, b, rtol=1e-12, atol=1e-12)
 
 
 def test_float32_close_to_float64():

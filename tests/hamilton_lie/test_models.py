@@ -304,3 +304,36 @@ def test_output_scale_multiplies_the_network_part_of_h():
     torch.testing.assert_close(
         scaled(q, p, params) - kinetic, 30.0 * (plain(q, p, params) - kinetic), rtol=1e-12, atol=1e-12
     )
+
+
+@pytest.mark.parametrize("name", ["T2", "SE2-C4", "SO2", "SE3-tetrahedral"])
+@pytest.mark.parametrize("attention", ["full", "knn"])
+def test_pair_distance_keeps_exact_invariances(name, attention):
+    model = _model(name, attention, pair_distance=True)
+    group = model.group
+    inputs = _inputs(group.dim)
+    g = torch.Generator().manual_seed(4)
+    rotations = MODELS[name][2]
+    if isinstance(rotations, str):
+        elements = group.sample((6, 3), generator=g)
+    else:
+        elements = _rotations_as_elements(rotations[:8], 3, g, translate=group.translations) if rotations is not None \
+            else T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)  # fmt: skip
+    assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
+    assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
+
+
+@pytest.mark.parametrize("attention", ["full", "knn"])
+def test_pair_distance_is_the_squared_distance_of_the_bodies(attention):
+    model = _model("SE2-C4", attention, pair_distance=True)
+    q, p, params = _inputs(2)
+    tokens = model.lift(q, p, params)
+    index, _ = model._neighbourhoods(q, tokens) if attention == "knn" else (None, None)
+    pairs = model._pairs(q, tokens, index)
+    assert pairs.shape[-1] == model.group.pair_dim + 1
+    body = torch.arange(q.shape[1]).repeat_interleave(4)  # 4 lift samples per body
+    neighbour = body[None, None, :].expand(3, body.numel(), -1) if index is None else body[index]
+    expected = (q[:, neighbour[0]] - q[:, body].unsqueeze(2)).pow(2).sum(-1) if index is None else torch.stack(
+        [(q[b, neighbour[b]] - q[b, body].unsqueeze(1)).pow(2).sum(-1) for b in range(3)])  # fmt: skip
+    torch.testing.assert_close(pairs[..., -1], expected, rtol=1e-12, atol=1e-12)
+    assert _model("SE2-C4", attention).blocks[0].attention.location.first.in_features == model.group.pair_dim

@@ -142,11 +142,12 @@ class LieTransformer(nn.Module):
         recompute_pairs: all-token and k-nearest attention keep no per-pair intermediates for the
             derivatives when a layer sees more than this many pairs (batch x tokens x neighbours), and
             recompute them in chunks instead (same values and gradients, far less memory, some extra
-            work; see :mod:`hamilton_lie.recompute`). None: always keep them.
+            work; see :mod:`hamilton_lie.recompute`). None: always keep them. All-token attention
+            with fused location kernels keeps only a few floats per pair and never recomputes.
         pair_distance: append the squared distance |q_j - q_i|^2 of the two tokens' bodies to the
             pair features (invariant under every group here, all subgroups of E(d)). Off in the
-            reference; on the spring benchmark it lowered T(2)'s best validation MSE 3.4x at
-            n_train 100 (benchmarks/README.md).
+            reference; on the spring benchmark it halved T(2)'s 5-step test MSE at n_train 100
+            (1.9e-4 against 3.9e-4, benchmarks/README.md).
         output_scale: multiplies the network's output (1: the reference). A freshly initialised
             network's output and its gradients are of order 1, and Adam moves each weight by about the
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to

@@ -23,7 +23,6 @@
 
 #include <algorithm>
 #include <cstdint>
-#include <cstring>
 #include <memory>
 #include <type_traits>
 #include <vector>
@@ -108,6 +107,21 @@ inline int64_t param_size(int64_t heads, int64_t width, int64_t in) {
   return heads * width * in + heads * width + heads * width * width + 2 * heads * width;
 }
 
+// Head h's part of each parameter gradient in that layout.
+template <typename U>
+struct HeadSlots {
+  U *w1, *b1, *w2, *b2, *w3;
+};
+template <typename U>
+HeadSlots<U> head_slots(U* base, int64_t h, int64_t H, int64_t W, int64_t P) {
+  U* w1 = base;
+  U* b1 = w1 + H * W * P;
+  U* w2 = b1 + H * W;
+  U* b2 = w2 + H * W * W;
+  U* w3 = b2 + H * W;
+  return {w1 + h * W * P, b1 + h * W, w2 + h * W * W, b2 + h * W, w3 + h * W};
+}
+
 template <typename T>
 struct Args {
   const T *x, *g, *v, *w1, *b1, *w2, *b2, *w3, *b3;
@@ -116,7 +130,7 @@ struct Args {
 };
 
 // Per-chunk scratch: the tile's intermediates, and lane-wise accumulators of the parameter
-// gradients, summed over lanes in lane order at the end of the chunk.
+// gradients (the param_size layout), summed over lanes in lane order at the end of the chunk.
 template <typename T>
 struct Scratch {
   Vec<T> xt[kMaxIn], vt[kMaxIn], dx[kMaxIn];
@@ -124,8 +138,7 @@ struct Scratch {
   Vec<T> a2[kMaxWidth], s2[kMaxWidth], d2[kMaxWidth], dd2[kMaxWidth];
   Vec<T> e1[kMaxWidth], e2[kMaxWidth], t1[kMaxWidth];
   Vec<T> u[kMaxWidth], c1[kMaxWidth], dd[kMaxWidth], f1[kMaxWidth], f2[kMaxWidth];
-  // heads * width * in, heads * width, heads * width * width, heads * width (x2)
-  std::vector<Vec<T>> lane_w1, lane_b1, lane_w2, lane_b2, lane_w3;
+  std::vector<Vec<T>> lanes;
 };
 
 // WC > 0 fixes the width at compile time (the loops over it unroll and their vectors stay in
@@ -184,19 +197,15 @@ void run_tile(const Args<T>& a, Scratch<T>& s, int64_t p0, int valid) {
           for (int64_t k = 0; k < P; ++k) s.dx[k] += w1h[w * P + k] * s.e1[w];
       }
       if constexpr (M == kGradParams) {
-        Vec<T>* lw1 = s.lane_w1.data() + h * W * P;
-        Vec<T>* lb1 = s.lane_b1.data() + h * W;
-        Vec<T>* lb2 = s.lane_b2.data() + h * W;
-        Vec<T>* lw3 = s.lane_w3.data() + h * W;
+        const HeadSlots<Vec<T>> lane = head_slots(s.lanes.data(), h, H, W, P);
         for (int64_t w = 0; w < W; ++w) {
-          for (int64_t k = 0; k < P; ++k) lw1[w * P + k] += s.e1[w] * s.xt[k];
-          lb1[w] += s.e1[w];
-          lb2[w] += s.e2[w];
-          lw3[w] += gt * s.s2[w];
+          for (int64_t k = 0; k < P; ++k) lane.w1[w * P + k] += s.e1[w] * s.xt[k];
+          lane.b1[w] += s.e1[w];
+          lane.b2[w] += s.e2[w];
+          lane.w3[w] += gt * s.s2[w];
         }
-        Vec<T>* lw2 = s.lane_w2.data() + h * W * W;
         for (int64_t i = 0; i < W; ++i)
-          for (int64_t j = 0; j < W; ++j) lw2[i * W + j] += s.s1[i] * s.e2[j];
+          for (int64_t j = 0; j < W; ++j) lane.w2[i * W + j] += s.s1[i] * s.e2[j];
       }
       if constexpr (M == kGradXBackward) {
         // S = <v, grad_x> = sum_j dd_j g w3_j s'(a2_j), dd = W2 (u * s'(a1)), u = W1 v
@@ -224,22 +233,18 @@ void run_tile(const Args<T>& a, Scratch<T>& s, int64_t p0, int valid) {
           for (int64_t j = 1; j < W; ++j) acc2 += row[j] * s.f2[j];
           s.f1[i] = acc2 * s.d1[i] + s.t1[i] * s.u[i] * s.dd1[i];
         }
-        Vec<T>* lw1 = s.lane_w1.data() + h * W * P;
-        Vec<T>* lb1 = s.lane_b1.data() + h * W;
-        Vec<T>* lb2 = s.lane_b2.data() + h * W;
-        Vec<T>* lw3 = s.lane_w3.data() + h * W;
+        const HeadSlots<Vec<T>> lane = head_slots(s.lanes.data(), h, H, W, P);
         for (int64_t w = 0; w < W; ++w) {
           for (int64_t k = 0; k < P; ++k) {
             s.dx[k] += w1h[w * P + k] * s.f1[w];
-            lw1[w * P + k] += s.f1[w] * s.xt[k] + s.e1[w] * s.vt[k];
+            lane.w1[w * P + k] += s.f1[w] * s.xt[k] + s.e1[w] * s.vt[k];
           }
-          lb1[w] += s.f1[w];
-          lb2[w] += s.f2[w];
-          lw3[w] += gt * s.dd[w] * s.d2[w];
+          lane.b1[w] += s.f1[w];
+          lane.b2[w] += s.f2[w];
+          lane.w3[w] += gt * s.dd[w] * s.d2[w];
         }
-        Vec<T>* lw2 = s.lane_w2.data() + h * W * W;
         for (int64_t i = 0; i < W; ++i)
-          for (int64_t j = 0; j < W; ++j) lw2[i * W + j] += s.c1[i] * s.e2[j] + s.s1[i] * s.f2[j];
+          for (int64_t j = 0; j < W; ++j) lane.w2[i * W + j] += s.c1[i] * s.e2[j] + s.s1[i] * s.f2[j];
       }
     }
   }
@@ -254,34 +259,14 @@ void run_chunk(const Args<T>& a, int64_t begin, int64_t end, T* acc) {
   const int64_t H = a.heads, W = a.width, P = a.in;
   constexpr bool params = M == kGradParams || M == kGradXBackward;
   auto s = std::make_unique<Scratch<T>>();
-  if (params) {
-    s->lane_w1.assign(H * W * P, Vec<T>{});
-    s->lane_b1.assign(H * W, Vec<T>{});
-    s->lane_w2.assign(H * W * W, Vec<T>{});
-    s->lane_b2.assign(H * W, Vec<T>{});
-    s->lane_w3.assign(H * W, Vec<T>{});
-  }
+  if (params) s->lanes.assign(param_size(H, W, P), Vec<T>{});
   for (int64_t p0 = begin; p0 < end; p0 += kLanes<T>) {
     run_tile<T, M, WC>(a, *s, p0, static_cast<int>(std::min<int64_t>(kLanes<T>, end - p0)));
   }
-  if (params) {
-    T* acc_w1 = acc;
-    T* acc_b1 = acc_w1 + H * W * P;
-    T* acc_w2 = acc_b1 + H * W;
-    T* acc_b2 = acc_w2 + H * W * W;
-    T* acc_w3 = acc_b2 + H * W;
-    auto reduce = [](const std::vector<Vec<T>>& lanes, T* out) {
-      for (size_t c = 0; c < lanes.size(); ++c) {
-        T total = 0;
-        for (int l = 0; l < kLanes<T>; ++l) total += lanes[c][l];
-        out[c] += total;
-      }
-    };
-    reduce(s->lane_w1, acc_w1);
-    reduce(s->lane_b1, acc_b1);
-    reduce(s->lane_w2, acc_w2);
-    reduce(s->lane_b2, acc_b2);
-    reduce(s->lane_w3, acc_w3);
+  for (size_t c = 0; c < s->lanes.size(); ++c) {
+    T total = 0;
+    for (int l = 0; l < kLanes<T>; ++l) total += s->lanes[c][l];
+    acc[c] += total;
   }
 }
 

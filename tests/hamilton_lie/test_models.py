@@ -314,11 +314,12 @@ def test_pair_distance_keeps_exact_invariances(name, attention):
     inputs = _inputs(group.dim)
     g = torch.Generator().manual_seed(4)
     rotations = MODELS[name][2]
-    if isinstance(rotations, str):
+    if rotations is None:
+        elements = T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)
+    elif isinstance(rotations, str):
         elements = group.sample((6, 3), generator=g)
     else:
-        elements = _rotations_as_elements(rotations[:8], 3, g, translate=group.translations) if rotations is not None \
-            else T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)  # fmt: skip
+        elements = _rotations_as_elements(rotations[:8], 3, g, translate=group.translations)
     assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
     assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
 
@@ -331,9 +332,9 @@ def test_pair_distance_is_the_squared_distance_of_the_bodies(attention):
     index, _ = model._neighbourhoods(q, tokens) if attention == "knn" else (None, None)
     pairs = model._pairs(q, tokens, index)
     assert pairs.shape[-1] == model.group.pair_dim + 1
-    body = torch.arange(q.shape[1]).repeat_interleave(4)  # 4 lift samples per body
-    neighbour = body[None, None, :].expand(3, body.numel(), -1) if index is None else body[index]
-    expected = (q[:, neighbour[0]] - q[:, body].unsqueeze(2)).pow(2).sum(-1) if index is None else torch.stack(
-        [(q[b, neighbour[b]] - q[b, body].unsqueeze(1)).pow(2).sum(-1) for b in range(3)])  # fmt: skip
+    x = q.repeat_interleave(4, dim=1)  # 4 lift samples per body
+    expected = (x.unsqueeze(1) - x.unsqueeze(2)).pow(2).sum(-1)  # (B, M, M): every pair of tokens
+    if index is not None:
+        expected = expected.gather(2, index)
     torch.testing.assert_close(pairs[..., -1], expected, rtol=1e-12, atol=1e-12)
     assert _model("SE2-C4", attention).blocks[0].attention.location.first.in_features == model.group.pair_dim

@@ -37,6 +37,7 @@ import torch
 from torch import nn
 
 from . import fused as fused_kernels
+from . import head_products
 from .recompute import recomputed
 
 LOGITS = ("sum", "product", "mlp", "content")
@@ -113,13 +114,13 @@ class LinformerProjection(nn.Module):
         self.F = None if shared else nn.Parameter(torch.randn(rank, max_tokens) / math.sqrt(rank))
 
     def forward(self, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """``k, v (B, M, H, D)`` -> ``(B, rank, H, D)`` each."""
+        """``k, v (B, M, D, H)`` -> ``(B, rank, D, H)`` each."""
         M = k.shape[1]
         if M > self.max_tokens:
             raise ValueError(f"Linformer attention was built for at most {self.max_tokens} tokens, got {M}")
         E = self.E[:, :M]
         F = E if self.F is None else self.F[:, :M]
-        return torch.einsum("rm,bmhd->brhd", E, k), torch.einsum("rm,bmhd->brhd", F, v)
+        return torch.einsum("rm,bmdh->brdh", E, k), torch.einsum("rm,bmdh->brdh", F, v)
 
 
 def _normalise(logits: torch.Tensor, mask: torch.Tensor | None, normalisation: str, dim: int) -> torch.Tensor:
@@ -164,9 +165,11 @@ class LieSelfAttention(nn.Module):
             memory O(B M C + B M K P) instead of hundreds of floats per pair. None: never. All-token
             attention whose location kernels run fused (or that has none) keeps only a few floats
             per pair and never recomputes.
-        fused: run the location kernels through :mod:`hamilton_lie.fused` where it can (CPU, float32
-            or float64, a C++ compiler): the same values and derivatives, faster, and only the pair
-            features kept for the derivatives. :class:`LieTransformer` turns it on by default.
+        fused: run the location kernels through :mod:`hamilton_lie.fused`, and the query-key and
+            value products of all-token (and dense k-nearest) attention through
+            :mod:`hamilton_lie.head_products`, where they can (CPU, float32 or float64, a C++
+            compiler): the same values and derivatives, faster, and only the pair features kept for
+            the location kernels' derivatives. :class:`LieTransformer` turns it on by default.
     """
 
     def __init__(
@@ -199,6 +202,7 @@ class LieSelfAttention(nn.Module):
         self.heads, self.head_dim = heads, dim // heads
         self.kind, self.logits, self.normalisation = kind, logits, normalisation
         self.recompute_pairs = recompute_pairs
+        self.fused = fused
         self.query = nn.Linear(dim, dim)
         self.key = nn.Linear(dim, dim)
         self.value = nn.Linear(dim, dim)
@@ -244,16 +248,18 @@ class LieSelfAttention(nn.Module):
         """
         B, M, _ = f.shape
         H, D = self.heads, self.head_dim
-        q = self.query(f).view(B, M, H, D)
-        k = self.key(f).view(B, M, H, D)
-        v = self.value(f).view(B, M, H, D)
+        # heads innermost: channel c belongs to head c % H, so per-head products vectorise over heads
+        # (hamilton_lie.head_products) and no head-major copy is made
+        q = self.query(f).view(B, M, D, H)
+        k = self.key(f).view(B, M, D, H)
+        v = self.value(f).view(B, M, D, H)
         if self.kind == "linformer":
             out = self._linformer(q, k, v, mask)
         elif self.kind == "lowrank":
             out = self._lowrank(f, k, v, mask)
         else:
             out = self._pairwise(q, k, v, pairs, index, mask)
-        return self.out(out.reshape(B, M, H * D))
+        return self.out(out.reshape(B, M, D * H))
 
     def _recompute(self, n_pairs: int, pairs, index) -> bool:
         """Whether this call recomputes its per-pair work rather than keeping it (see ``recompute_pairs``)."""
@@ -306,51 +312,51 @@ class LieSelfAttention(nn.Module):
         return (combine or self.combine)(torch.stack([content, location], -1))
 
     def _attend(self, q, k, v, pairs, index, mask, *kernels):
-        """Attention of the rows of ``q (B, R, H, D)`` over ``k, v (B, M, H, D)``: all of them
+        """Attention of the rows of ``q (B, R, D, H)`` over ``k, v (B, M, D, H)``: all of them
         (``index`` None) or the neighbours ``index (B, R, K)``; ``kernels`` as in :meth:`location_logits`."""
-        B, R, H, D = q.shape
+        B, R, D, H = q.shape
         M = k.shape[1]
         dense = index is not None and M <= DENSE_FACTOR * index.shape[2]
         if index is None or dense:
             # all query-key products by one batched matrix product, cheaper than gathering K key
             # vectors per row while the rows are not much longer than the neighbourhoods
-            content = torch.einsum("bmhd,bkhd->bmkh", q, k) / math.sqrt(D)
+            content = head_products.head_dot(q, k, self.fused) / math.sqrt(D)
             if dense:
                 at = index.unsqueeze(-1).expand(B, R, index.shape[2], H)
                 content = content.gather(2, at)
         else:
-            k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, R, K, H, D)
-            # einsum, not (q * k).sum(-1): no (B, R, K, H, D) product is kept for backward
-            content = torch.einsum("bmhd,bmkhd->bmkh", q, k) / math.sqrt(D)
+            k, v = gather_neighbours(k, index), gather_neighbours(v, index)  # (B, R, K, D, H)
+            # einsum, not (q * k).sum(-2): no (B, R, K, D, H) product is kept for backward
+            content = torch.einsum("bmdh,bmkdh->bmkh", q, k) / math.sqrt(D)
         logits = self.location_logits(content, pairs, *kernels)
         weights = _normalise(logits, None if mask is None else mask.unsqueeze(-1), self.normalisation, 2)
         if dense:
             weights = weights.new_zeros(B, R, M, H).scatter_add(2, at, weights)
         if index is None or dense:
-            return torch.einsum("bmkh,bkhd->bmhd", weights, v)
-        return torch.einsum("bmkh,bmkhd->bmhd", weights, v)
+            return head_products.head_mix(weights, v, self.fused)
+        return torch.einsum("bmkh,bmkdh->bmdh", weights, v)
 
     def _linformer(self, q, k, v, mask):
         if mask is not None:  # padded tokens must not leak into the projections
             keep = mask.view(*mask.shape, 1, 1).to(k.dtype)
             k, v = k * keep, v * keep
-        k, v = self.projection(k, v)  # (B, r, H, D)
-        logits = torch.einsum("bmhd,brhd->bmrh", q, k) / math.sqrt(self.head_dim)
+        k, v = self.projection(k, v)  # (B, r, D, H)
+        logits = torch.einsum("bmdh,brdh->bmrh", q, k) / math.sqrt(self.head_dim)
         weights = _normalise(logits, None, self.normalisation, 2)
-        return torch.einsum("bmrh,brhd->bmhd", weights, v)
+        return torch.einsum("bmrh,brdh->bmdh", weights, v)
 
     def _lowrank(self, f, k, v, mask):
         B, M, _ = f.shape
         H, D = self.heads, self.head_dim
         r = self.inducing.shape[0]
         # 1. the inducing points attend to every token (a symmetric sum over tokens)
-        qi = self.query(self.inducing).view(r, H, D)
-        logits = torch.einsum("rhd,bmhd->brmh", qi, k) / math.sqrt(D)
+        qi = self.query(self.inducing).view(r, D, H)
+        logits = torch.einsum("rdh,bmdh->brmh", qi, k) / math.sqrt(D)
         token_mask = None if mask is None else mask.view(B, 1, M, 1)
-        summary = torch.einsum("brmh,bmhd->brhd", _normalise(logits, token_mask, self.normalisation, 2), v)
+        summary = torch.einsum("brmh,bmdh->brdh", _normalise(logits, token_mask, self.normalisation, 2), v)
         # 2. every token attends to the inducing points' summaries
         z = summary.reshape(B, r, H * D)
-        k2, v2 = self.key2(z).view(B, r, H, D), self.value2(z).view(B, r, H, D)
-        q = self.query(f).view(B, M, H, D)
-        logits = torch.einsum("bmhd,brhd->bmrh", q, k2) / math.sqrt(D)
-        return torch.einsum("bmrh,brhd->bmhd", _normalise(logits, None, self.normalisation, 2), v2)
+        k2, v2 = self.key2(z).view(B, r, D, H), self.value2(z).view(B, r, D, H)
+        q = self.query(f).view(B, M, D, H)
+        logits = torch.einsum("bmdh,brdh->bmrh", q, k2) / math.sqrt(D)
+        return torch.einsum("bmrh,brdh->bmdh", _normalise(logits, None, self.normalisation, 2), v2)

@@ -29,8 +29,9 @@ to any order).
 The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++ compiler,
 ninja and about 30 s are needed; the build is cached under ``TORCH_EXTENSIONS_DIR``), for the widest
 vector instructions PyTorch finds on this CPU (AVX-512, AVX2 or the x86-64 baseline), one build per
-kind. Where it cannot be built, ``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64
-on the CPU, attention uses the PyTorch form of the same MLP.
+kind. The same extension holds the loops of :mod:`hamilton_lie.head_products`. Where it cannot be
+built, ``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64 on the CPU, attention uses
+the PyTorch form of the same MLP (and ``torch.einsum`` for the head products).
 """
 
 from __future__ import annotations
@@ -45,7 +46,10 @@ from .activations import silu
 
 log = logging.getLogger(__name__)
 
-_SOURCE = Path(__file__).resolve().parent / "csrc" / "kernel_mlp.cpp"
+# one extension holds all of attention's C++ kernels (these and :mod:`hamilton_lie.head_products`)
+_SOURCES = [
+    str(Path(__file__).resolve().parent / "csrc" / name) for name in ("kernel_mlp.cpp", "head_products.cpp", "extension.cpp")
+]
 _MAX_WIDTH, _MAX_IN = 64, 16  # the C++ kernel's stack arrays
 _state: dict = {}
 
@@ -55,15 +59,15 @@ def extension():
     if "ext" not in _state:
         _state["ext"] = None
         if os.environ.get("HAMILTON_LIE_FUSED", "1") == "0":
-            log.info("fused location kernels disabled by HAMILTON_LIE_FUSED=0")
+            log.info("C++ attention kernels disabled by HAMILTON_LIE_FUSED=0")
         else:
             try:
                 from torch.utils.cpp_extension import load
 
                 name, flags = _build()
-                _state["ext"] = load(name=name, sources=[str(_SOURCE)], extra_cflags=flags, verbose=False)
+                _state["ext"] = load(name=name, sources=_SOURCES, extra_cflags=flags, verbose=False)
             except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch form still works
-                log.warning("fused location kernels unavailable, using PyTorch operations: %s", err)
+                log.warning("C++ attention kernels unavailable, using PyTorch operations: %s", err)
     return _state["ext"]
 
 
@@ -75,7 +79,7 @@ def _build() -> tuple[str, list[str]]:
         "AVX2": ["-O3", "-mavx2", "-mfma"],
     }.get(capability, ["-O3"])
     kind = capability.lower() if capability in ("AVX512", "AVX2") else "baseline"
-    return f"hamilton_lie_kernel_mlp_{kind}", flags
+    return f"hamilton_lie_kernels_{kind}", flags
 
 
 def usable(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> bool:

@@ -152,10 +152,11 @@ class LieTransformer(nn.Module):
             network's output and its gradients are of order 1, and Adam moves each weight by about the
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
             100) take many steps to reach; a scale near their size starts learning the forces sooner.
-        fused_kernels: evaluate the location kernels (and their first and second derivatives) with
-            the vectorised C++ loops of :mod:`hamilton_lie.fused` on CPU float tensors (compiled on
-            first use, cached): faster and far leaner than PyTorch's operations, the same values to
-            round-off. False, a GPU tensor, or no C++ compiler uses PyTorch operations.
+        fused_kernels: evaluate the location kernels (and their first and second derivatives) and
+            the per-head attention products with the vectorised C++ loops of :mod:`hamilton_lie.fused`
+            and :mod:`hamilton_lie.head_products` on CPU float tensors (compiled on first use,
+            cached): faster and far leaner than PyTorch's operations, the same values to round-off.
+            False, a GPU tensor, or no C++ compiler uses PyTorch operations.
 
     Example:
         >>> import torch

@@ -190,8 +190,14 @@ def _save(path: Path, state: dict) -> None:
     os.replace(tmp, path)
 
 
+# 2: attention channel c belongs to head c % H (heads innermost, hamilton_lie.head_products); format-1
+# weights load without error into the new layout but compute another function, so they are refused
+CHECKPOINT_FORMAT = 2
+
+
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Read a checkpoint; raises HamiltonLieError naming the file for a missing or corrupted one."""
+    """Read a checkpoint; raises HamiltonLieError naming the file for a missing, corrupted or
+    outdated (another :data:`CHECKPOINT_FORMAT`) one."""
     path = Path(path)
     if not path.exists():
         raise HamiltonLieError(f"{path}: no such checkpoint")
@@ -201,6 +207,11 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
         raise HamiltonLieError(f"{path}: not a readable checkpoint (corrupted?): {e}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise HamiltonLieError(f"{path}: not a hamilton-lie checkpoint (no 'model' entry)")
+    if state.get("format", 1) != CHECKPOINT_FORMAT:
+        raise HamiltonLieError(
+            f"{path}: checkpoint format {state.get('format', 1)}, this hamilton-lie reads format "
+            f"{CHECKPOINT_FORMAT} (attention heads are laid out differently); train the model again"
+        )
     return state
 
 
@@ -293,6 +304,7 @@ def train(
 
     def snapshot(at_epoch: int, at_batch: int) -> dict:
         return {
+            "format": CHECKPOINT_FORMAT,
             "model": model.state_dict(),
             "optimizer": optimizer.state_dict(),
             "scheduler": scheduler.state_dict(),

@@ -27,6 +27,9 @@
 #include <type_traits>
 #include <vector>
 
+#include "kernels.h"
+
+namespace hamilton_lie {
 namespace {
 
 constexpr int64_t kMaxWidth = 64;
@@ -342,6 +345,8 @@ std::vector<at::Tensor> launch(const at::Tensor& x, const at::Tensor* g, const a
   return result;
 }
 
+}  // namespace
+
 at::Tensor forward(at::Tensor x, at::Tensor w1, at::Tensor b1, at::Tensor w2, at::Tensor b2, at::Tensor w3,
                    at::Tensor b3) {
   return launch<kForward>(x, nullptr, nullptr, w1, b1, w2, b2, w3, b3)[0];
@@ -362,12 +367,4 @@ std::vector<at::Tensor> grad_x_backward(at::Tensor v, at::Tensor g, at::Tensor x
   return launch<kGradXBackward>(x, &g, &v, w1, b1, w2, b2, w3, b3);
 }
 
-}  // namespace
-
-PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
-  m.def("forward", &forward, "kernel MLP: (n, in) -> (n, heads)");
-  m.def("grad_x", &grad_x, "gradient of <g, out> with respect to x: (n, in)");
-  m.def("grad_params", &grad_params, "gradients of <g, out> with respect to x, w1, b1, w2, b2, w3");
-  m.def("grad_x_backward", &grad_x_backward,
-        "gradients of <v, grad_x> with respect to g, x, w1, b1, w2, b2, w3");
-}
+}  // namespace hamilton_lie

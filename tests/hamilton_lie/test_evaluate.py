@@ -146,6 +146,11 @@ def test_evaluate_and_plot_bad_input(mlp_run, tiny_h5, tmp_path, capsys):
     (tmp_path / "broken.pt").write_bytes(b"not a checkpoint")
     code = main(["evaluate", str(tmp_path / "broken.pt"), "--data", str(tiny_h5)])
     _one_error_line(code, capsys.readouterr()[1], "broken.pt", "corrupted")
+    old = torch.load(mlp_run / "best.pt", weights_only=False)
+    del old["format"]  # as written before the head layout changed
+    torch.save(old, tmp_path / "old.pt")
+    code = main(["evaluate", str(tmp_path / "old.pt"), "--data", str(tiny_h5)])
+    _one_error_line(code, capsys.readouterr()[1], "old.pt", "checkpoint format 1", "train the model again")
     three_d = tmp_path / "three.h5"
     generate_dataset(
         parse_recipe(

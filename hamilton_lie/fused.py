@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import logging
 import os
+import sys
 from pathlib import Path
 
 import torch
@@ -46,9 +47,10 @@ from .activations import silu
 
 log = logging.getLogger(__name__)
 
-# one extension holds all of attention's C++ kernels (these and :mod:`hamilton_lie.head_products`)
+# one extension holds all the C++ kernels: these, hamilton_lie.head_products and hamilton_lie.layer_norm
 _SOURCES = [
-    str(Path(__file__).resolve().parent / "csrc" / name) for name in ("kernel_mlp.cpp", "head_products.cpp", "extension.cpp")
+    str(Path(__file__).resolve().parent / "csrc" / name)
+    for name in ("kernel_mlp.cpp", "head_products.cpp", "layer_norm.cpp", "extension.cpp")
 ]
 _MAX_WIDTH, _MAX_IN = 64, 16  # the C++ kernel's stack arrays
 _state: dict = {}
@@ -65,7 +67,9 @@ def extension():
                 from torch.utils.cpp_extension import load
 
                 name, flags = _build()
-                _state["ext"] = load(name=name, sources=_SOURCES, extra_cflags=flags, verbose=False)
+                _state["ext"] = load(
+                    name=name, sources=_SOURCES, extra_cflags=flags, extra_ldflags=_openmp(), verbose=False
+                )
             except Exception as err:  # no compiler, no ninja, a failed build: the PyTorch form still works
                 log.warning("C++ attention kernels unavailable, using PyTorch operations: %s", err)
     return _state["ext"]
@@ -79,7 +83,14 @@ def _build() -> tuple[str, list[str]]:
         "AVX2": ["-O3", "-mavx2", "-mfma"],
     }.get(capability, ["-O3"])
     kind = capability.lower() if capability in ("AVX512", "AVX2") else "baseline"
-    return f"hamilton_lie_kernels_{kind}", flags
+    return f"hamilton_lie_kernels_{kind}", flags + _openmp()
+
+
+def _openmp() -> list[str]:
+    """``-fopenmp`` where PyTorch runs on OpenMP with GCC's runtime (Linux): without it
+    ``at::parallel_for`` compiles to a serial loop. The extension then shares the libgomp that
+    PyTorch has loaded (same soname), so both use one thread pool."""
+    return ["-fopenmp"] if sys.platform.startswith("linux") and torch.backends.openmp.is_available() else []
 
 
 def usable(x: torch.Tensor, w1: torch.Tensor, w2: torch.Tensor) -> bool:

@@ -28,6 +28,7 @@ from torch import nn
 from .activations import SiLU
 from .attention import LieSelfAttention, LinformerProjection, gather_neighbours
 from .groups import Element, Group
+from .layer_norm import LayerNorm
 
 ENERGY_HEADS = ("potential", "full")
 ATTENTION = ("full", "knn", "linformer", "lowrank")
@@ -92,12 +93,22 @@ class Block(nn.Module):
     """Pre-LayerNorm residual block: f + attn(LN f), then f + MLP(LN f)."""
 
     def __init__(
-        self, dim: int, heads: int, pair_dim: int, kernel_dim: int, logits: str, normalisation: str, **attention
+        self,
+        dim: int,
+        heads: int,
+        pair_dim: int,
+        kernel_dim: int,
+        logits: str,
+        normalisation: str,
+        fused: bool,
+        **attention,
     ):
         super().__init__()
-        self.norm1 = nn.LayerNorm(dim)
-        self.attention = LieSelfAttention(dim, heads, pair_dim, kernel_dim, logits, normalisation, **attention)
-        self.norm2 = nn.LayerNorm(dim)
+        self.norm1 = LayerNorm(dim, fused=fused)
+        self.attention = LieSelfAttention(
+            dim, heads, pair_dim, kernel_dim, logits, normalisation, fused=fused, **attention
+        )  # fmt: skip
+        self.norm2 = LayerNorm(dim, fused=fused)
         self.mlp = mlp([dim, dim, dim])
 
     def forward(self, f, pairs, index, mask):
@@ -214,7 +225,7 @@ class LieTransformer(nn.Module):
         options: dict = (
             {"kind": attention, "rank": rank}
             if linear
-            else {"recompute_pairs": recompute_pairs, "fused": fused_kernels}
+            else {"recompute_pairs": recompute_pairs}
         )
         if attention == "linformer":
             if max_bodies is None:
@@ -224,7 +235,8 @@ class LieTransformer(nn.Module):
                 options["projection"] = LinformerProjection(options["max_tokens"], rank, shared=True)
         self.blocks = nn.ModuleList(
             Block(
-                dim_hidden, num_heads, group.pair_dim + self.pair_distance, kernel_dim, logits, normalisation, **options
+                dim_hidden, num_heads, group.pair_dim + self.pair_distance, kernel_dim, logits, normalisation,
+                fused_kernels, **options,
             )  # fmt: skip
             for _ in range(num_layers)
         )

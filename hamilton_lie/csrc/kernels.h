@@ -21,4 +21,8 @@ std::vector<at::Tensor> grad_x_backward(at::Tensor v, at::Tensor g, at::Tensor x
 at::Tensor head_dot(at::Tensor x, at::Tensor y);
 at::Tensor head_mix(at::Tensor w, at::Tensor y);
 
+// LayerNorm's second derivative (layer_norm.cpp)
+std::vector<at::Tensor> layer_norm_grad_x_backward(at::Tensor v, at::Tensor gy, at::Tensor x, at::Tensor w,
+                                                   at::Tensor mean, at::Tensor rstd);
+
 }  // namespace hamilton_lie

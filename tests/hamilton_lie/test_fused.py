@@ -4,6 +4,7 @@ of the C++ kernel (width 16, fixed at compile time, and any other width), partia
 chunks; independence of the thread count; a whole model with and without them."""
 
 import shutil
+import sys
 
 import pytest
 import torch
@@ -20,6 +21,14 @@ pytestmark = pytest.mark.skipif(
 
 def test_extension_builds():
     assert fused.extension() is not None
+
+
+@pytest.mark.skipif(
+    not (sys.platform.startswith("linux") and torch.backends.openmp.is_available()), reason="PyTorch without OpenMP"
+)
+def test_extension_runs_on_threads():
+    # without -fopenmp, at::parallel_for silently compiles to a serial loop
+    assert fused.extension().parallel()
 
 
 def _pair(in_dim, heads, width, dtype=torch.float64):

@@ -222,22 +222,16 @@ class LieTransformer(nn.Module):
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
         in_dim += group.dim if self.token_location else 0
         self.embed = nn.Linear(in_dim, dim_hidden)
-        options: dict = (
-            {"kind": attention, "rank": rank}
-            if linear
-            else {"recompute_pairs": recompute_pairs}
-        )
+        options: dict = {"kind": attention, "rank": rank} if linear else {"recompute_pairs": recompute_pairs}
         if attention == "linformer":
             if max_bodies is None:
                 raise ValueError("attention='linformer' needs max_bodies (the projections' width is fixed)")
             options.update(max_tokens=max_bodies * group.lift_size(lift_samples), share=linformer_share)
             if linformer_share == "layerwise":
                 options["projection"] = LinformerProjection(options["max_tokens"], rank, shared=True)
+        pair_dim = group.pair_dim + self.pair_distance
         self.blocks = nn.ModuleList(
-            Block(
-                dim_hidden, num_heads, group.pair_dim + self.pair_distance, kernel_dim, logits, normalisation,
-                fused_kernels, **options,
-            )  # fmt: skip
+            Block(dim_hidden, num_heads, pair_dim, kernel_dim, logits, normalisation, fused_kernels, **options)
             for _ in range(num_layers)
         )
         self.readout = mlp([dim_hidden, dim_hidden, dim_hidden, 1])

@@ -141,8 +141,11 @@ class _WindowLoss(torch.nn.Module):
         return window_loss(self.dynamics, batch, self.method, self.substeps)
 
 
-def window_loss(dynamics: HamiltonianDynamics, batch: dict, method: str, substeps: int) -> torch.Tensor:
-    """MSE between the rollout from each window's first state and the whole window (t0 included).
+def window_loss(
+    dynamics: HamiltonianDynamics, batch: dict, method: str, substeps: int, per_window: bool = False
+) -> torch.Tensor:
+    """MSE between the rollout from each window's first state and the whole window (t0 included):
+    a scalar, or with ``per_window`` each window's own MSE ``(B,)``.
 
     ``batch``: ``q, p (B, L, N, d)``, ``t (B, L)`` (equally spaced, so relative times are shared),
     ``params`` name -> ``(B, N)``.
@@ -150,7 +153,8 @@ def window_loss(dynamics: HamiltonianDynamics, batch: dict, method: str, substep
     q, p = batch["q"], batch["p"]
     t = batch["t"][0] - batch["t"][0, 0]
     z = dynamics.rollout(q[:, 0], p[:, 0], batch["params"], t, method=method, substeps=substeps)
-    return (z - to_z(q, p)).pow(2).mean()
+    squared = (z - to_z(q, p)).pow(2)
+    return squared.flatten(1).mean(1) if per_window else squared.mean()
 
 
 def _batches(dataset: TrajectoryDataset, order: torch.Tensor, batch_size: int, dtype, device, ddp=Distributed()):
@@ -170,18 +174,32 @@ def _to(batch: dict, dtype, device) -> dict:
     return out
 
 
-def evaluate_mse(dynamics, dataset: TrajectoryDataset, batch_size: int, method: str, substeps: int, dtype, device):
-    """Mean window MSE over ``dataset`` (its current windows), without building training graphs."""
+def evaluate_mse(
+    dynamics,
+    dataset: TrajectoryDataset,
+    batch_size: int,
+    method: str,
+    substeps: int,
+    dtype,
+    device,
+    per_window: bool = False,
+):
+    """Mean window MSE over ``dataset`` (its current windows), without building training graphs; with
+    ``per_window``, each window's MSE ``(len(dataset),)`` instead (the mean hides how the error is
+    spread: on the spring data one system in 2000 can hold most of it)."""
     was_training = dynamics.training
     dynamics.eval()
-    total, count = 0.0, 0
+    total, count, errors = 0.0, 0, []
     with torch.no_grad():
         for batch, _ in _batches(dataset, torch.arange(len(dataset)), batch_size, dtype, device):
+            if per_window:
+                errors.append(window_loss(dynamics, batch, method, substeps, per_window=True).cpu())
+                continue
             n = batch["q"].shape[0]
             total += float(window_loss(dynamics, batch, method, substeps).detach()) * n
             count += n
     dynamics.train(was_training)
-    return total / count
+    return torch.cat(errors) if per_window else total / count
 
 
 def _save(path: Path, state: dict) -> None:

@@ -1,5 +1,6 @@
-"""Shared lists that the tests parametrise over."""
+"""Shared lists that the tests parametrise over, and shared checks."""
 
+import torch
 from torch import nn
 
 from simulators import ChargedSystem, GravitySystem, SpringSystem
@@ -69,3 +70,18 @@ BAD_RECIPE_EDITS = [
     (lambda s: s.replace("test = 2", "test = 2\nextra = 1"), "exactly the keys train, val, test"),
     (lambda s: s.replace("dt = 0.1", "dt = 0.1 0.2"), "not valid TOML"),
 ]
+
+
+def assert_same_bits_for_thread_counts(fn, counts=(1, 2, 3)):
+    """``fn()`` (a list of tensors) gives the same bits with each number of intra-op threads."""
+    threads = torch.get_num_threads()
+    results = []
+    try:
+        for n in counts:
+            torch.set_num_threads(n)
+            results.append(fn())
+    finally:
+        torch.set_num_threads(threads)
+    for other in results[1:]:
+        for a, b in zip(results[0], other, strict=True):
+            assert torch.equal(a, b)

@@ -8,6 +8,7 @@ import sys
 
 import pytest
 import torch
+from helpers import assert_same_bits_for_thread_counts
 
 from hamilton_lie import LieTransformer, fused, groups, hamiltonian_vector_field
 from hamilton_lie.attention import MultiheadKernelMLP
@@ -109,18 +110,12 @@ def test_same_bits_whatever_the_thread_count():
     _, fast = _pair(2, 8, 16, dtype=torch.float32)
     x = torch.randn(2000, 2, requires_grad=True)
     g = torch.randn(2000, 8)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            results.append(_training_derivatives(fast, x, g))
-    finally:
-        torch.set_num_threads(threads)
-    flat = [[out, gx, *second] for out, gx, second in results]
-    for other in flat[1:]:
-        for a, b in zip(flat[0], other, strict=True):
-            assert torch.equal(a, b)
+
+    def derivatives():
+        out, gx, second = _training_derivatives(fast, x, g)
+        return [out, gx, *second]
+
+    assert_same_bits_for_thread_counts(derivatives)
 
 
 @pytest.mark.parametrize("attention", ["full", "knn"])

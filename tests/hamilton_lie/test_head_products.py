@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 import torch
+from helpers import assert_same_bits_for_thread_counts
 
 from hamilton_lie import head_products
 
@@ -80,17 +81,7 @@ def test_float32_close_to_float64():
 
 def test_same_bits_whatever_the_thread_count():
     x, y, w = _operands(8, dtype=torch.float32, B=40, R=6, K=6, D=20)
-    threads = torch.get_num_threads()
-    results = []
-    try:
-        for n in (1, 2, 3):
-            torch.set_num_threads(n)
-            results.append((head_products.head_dot(x, y), head_products.head_mix(w, y)))
-    finally:
-        torch.set_num_threads(threads)
-    for other in results[1:]:
-        for a, b in zip(results[0], other, strict=True):
-            assert torch.equal(a, b)
+    assert_same_bits_for_thread_counts(lambda: [head_products.head_dot(x, y), head_products.head_mix(w, y)])
 
 
 def test_fallback_is_einsum_and_mismatched_shapes_raise():

@@ -40,6 +40,10 @@ def test_training_lowers_the_loss(tiny_h5, tmp_path):
     trained.energy.load_state_dict(load_checkpoint(tmp_path / "run" / "last.pt")["model"])
     after = evaluate_mse(trained, windows, 64, "rk4", 1, torch.float32, "cpu")
     assert after < 0.5 * before, (before, after)
+    # per window: one MSE per window whose mean is the mean MSE (every window has the same size)
+    errors = evaluate_mse(trained, windows, 64, "rk4", 1, torch.float32, "cpu", per_window=True)
+    assert errors.shape == (len(windows),) and bool((errors >= 0).all())
+    assert math.isclose(float(errors.double().mean()), after, rel_tol=1e-5)
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, 13))
     assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "config.toml").exists()

@@ -49,7 +49,23 @@ inline void dot_row(const T* __restrict__ x, const T* __restrict__ y, int64_t sy
                     T* __restrict__ o) {
   if (H == 8) {
     using V = typename Heads8<T>::type;
-    for (int64_t k = 0; k < K; ++k) {
+    int64_t k = 0;
+    // four keys at a time: four independent multiply-add chains instead of one
+    for (; k + 4 <= K; k += 4) {
+      const T* y0 = y + k * sy1;
+      V acc[4] = {};
+      for (int64_t d = 0; d < D; ++d) {
+        V xv;
+        std::memcpy(&xv, x + d * 8, sizeof(V));
+        for (int j = 0; j < 4; ++j) {
+          V yv;
+          std::memcpy(&yv, y0 + j * sy1 + d * 8, sizeof(V));
+          acc[j] += xv * yv;
+        }
+      }
+      std::memcpy(o + k * 8, acc, sizeof(acc));
+    }
+    for (; k < K; ++k) {
       const T* yk = y + k * sy1;
       V acc{};
       for (int64_t d = 0; d < D; ++d) {
@@ -77,7 +93,23 @@ inline void mix_row(const T* __restrict__ w, int64_t sw2, const T* __restrict__ 
                     int64_t H, T* __restrict__ o) {
   if (H == 8) {
     using V = typename Heads8<T>::type;
-    for (int64_t d = 0; d < D; ++d) {
+    int64_t d = 0;
+    // four value positions at a time: four independent multiply-add chains instead of one
+    for (; d + 4 <= D; d += 4) {
+      V acc[4] = {};
+      for (int64_t k = 0; k < K; ++k) {
+        V wv;
+        std::memcpy(&wv, w + k * sw2, sizeof(V));
+        const T* yk = y + k * sy1 + d * 8;
+        for (int j = 0; j < 4; ++j) {
+          V yv;
+          std::memcpy(&yv, yk + j * 8, sizeof(V));
+          acc[j] += wv * yv;
+        }
+      }
+      std::memcpy(o + d * 8, acc, sizeof(acc));
+    }
+    for (; d < D; ++d) {
       V acc{};
       for (int64_t k = 0; k < K; ++k) {
         V wv, yv;

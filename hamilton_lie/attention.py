@@ -318,7 +318,7 @@ class LieSelfAttention(nn.Module):
         M = k.shape[1]
         dense = index is not None and M <= DENSE_FACTOR * index.shape[2]
         if index is None or dense:
-            # all query-key products by one batched matrix product, cheaper than gathering K key
+            # all query-key products at once (per-head products), cheaper than gathering K key
             # vectors per row while the rows are not much longer than the neighbourhoods
             content = head_products.head_dot(q, k, self.fused) / math.sqrt(D)
             if dense:
@@ -355,7 +355,7 @@ class LieSelfAttention(nn.Module):
         token_mask = None if mask is None else mask.view(B, 1, M, 1)
         summary = torch.einsum("brmh,bmdh->brdh", _normalise(logits, token_mask, self.normalisation, 2), v)
         # 2. every token attends to the inducing points' summaries
-        z = summary.reshape(B, r, H * D)
+        z = summary.reshape(B, r, D * H)
         k2, v2 = self.key2(z).view(B, r, D, H), self.value2(z).view(B, r, D, H)
         q = self.query(f).view(B, M, D, H)
         logits = torch.einsum("bmdh,brdh->bmrh", q, k2) / math.sqrt(D)

@@ -27,11 +27,13 @@ the same formula; a third derivative raises (``HAMILTON_LIE_FUSED=0`` differenti
 to any order).
 
 The extension is compiled on first use with :func:`torch.utils.cpp_extension.load` (a C++ compiler,
-ninja and about 30 s are needed; the build is cached under ``TORCH_EXTENSIONS_DIR``), for the widest
+ninja and about 40 s are needed; the build is cached under ``TORCH_EXTENSIONS_DIR``), for the widest
 vector instructions PyTorch finds on this CPU (AVX-512, AVX2 or the x86-64 baseline), one build per
-kind. The same extension holds the loops of :mod:`hamilton_lie.head_products`. Where it cannot be
-built, ``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64 on the CPU, attention uses
-the PyTorch form of the same MLP (and ``torch.einsum`` for the head products).
+kind, with OpenMP so that its loops run on PyTorch's threads. The same extension holds the loops of
+:mod:`hamilton_lie.head_products` and :mod:`hamilton_lie.layer_norm`. Where it cannot be built,
+``HAMILTON_LIE_FUSED=0`` is set, or tensors are not float32/float64 on the CPU, attention uses the
+PyTorch form of the same MLP (and ``torch.einsum`` for the head products, PyTorch's LayerNorm
+derivatives).
 """
 
 from __future__ import annotations

@@ -107,7 +107,7 @@ class Block(nn.Module):
         self.norm1 = LayerNorm(dim, fused=fused)
         self.attention = LieSelfAttention(
             dim, heads, pair_dim, kernel_dim, logits, normalisation, fused=fused, **attention
-        )  # fmt: skip
+        )
         self.norm2 = LayerNorm(dim, fused=fused)
         self.mlp = mlp([dim, dim, dim])
 
@@ -163,11 +163,12 @@ class LieTransformer(nn.Module):
             network's output and its gradients are of order 1, and Adam moves each weight by about the
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
             100) take many steps to reach; a scale near their size starts learning the forces sooner.
-        fused_kernels: evaluate the location kernels (and their first and second derivatives) and
-            the per-head attention products with the vectorised C++ loops of :mod:`hamilton_lie.fused`
-            and :mod:`hamilton_lie.head_products` on CPU float tensors (compiled on first use,
-            cached): faster and far leaner than PyTorch's operations, the same values to round-off.
-            False, a GPU tensor, or no C++ compiler uses PyTorch operations.
+        fused_kernels: evaluate the location kernels (and their first and second derivatives), the
+            per-head attention products and LayerNorm's second derivative with the vectorised C++
+            loops of :mod:`hamilton_lie.fused`, :mod:`hamilton_lie.head_products` and
+            :mod:`hamilton_lie.layer_norm` on CPU float tensors (compiled on first use, cached):
+            faster and far leaner than PyTorch's operations, the same values to round-off. False, a
+            GPU tensor, or no C++ compiler uses PyTorch operations.
 
     Example:
         >>> import torch

@@ -9,8 +9,8 @@ published LieTransformer-T(2) values, and on the first ``--rollout-systems`` tes
 Usage:
     hamilton-lie generate springs-2d-lieconv              # the data (about 500 MB)
     python benchmarks/springs.py --n-train 100 400 [--models t2 se2 mlp transformer] [--device cuda]
-    (also t2-scaled: T(2) with output_scale 30; t2-distance: that and pair_distance; se2-c2: SE(2)
-    with 2 lift samples; ga: GAAttention)
+    (also t2-scaled: T(2) with output_scale 30; t2-distance: that and pair_distance; t2-product:
+    that and logits="product"; se2-c2: SE(2) with 2 lift samples; ga: GAAttention)
     python benchmarks/springs.py --quick                  # tiny sizes on datasets/tiny.toml: a smoke test
 
 Prints a table and writes benchmarks/results/springs.json. A full CPU run of four models at n = 100
@@ -49,6 +49,7 @@ PRESETS = {
     "t2": "springs-lietransformer-t2",
     "t2-scaled": "springs-lietransformer-t2",
     "t2-distance": "springs-lietransformer-t2",
+    "t2-product": "springs-lietransformer-t2",
     "se2": "springs-lietransformer-se2",
     "se2-c2": "springs-lietransformer-se2",
     "mlp": "springs-mlp",
@@ -58,11 +59,12 @@ PRESETS = {
 # settings on top of a preset: the T(2) model with its output multiplied by 30 (see LieTransformer's
 # output_scale), the one departure from the reference that measurably speeds up learning the forces;
 # that and the squared distance of each pair's bodies among the pair features (LieTransformer's
-# pair_distance); SE(2) with 2 lift samples (exact to C2 in eval mode), a quarter of the preset's pairs,
-# affordable on a CPU
+# pair_distance); those and content x location logits (logits="product"); SE(2) with 2 lift samples
+# (exact to C2 in eval mode), a quarter of the preset's pairs, affordable on a CPU
 OVERRIDES = {
     "t2-scaled": ["model.output_scale=30"],
     "t2-distance": ["model.output_scale=30", "model.pair_distance=true"],
+    "t2-product": ["model.output_scale=30", "model.pair_distance=true", 'model.logits="product"'],
     "se2-c2": ["model.lift_samples=2"],
 }
 # LieTransformer-T(2), 5-step test MSE read from the reference's data-efficiency figure

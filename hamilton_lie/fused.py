@@ -134,7 +134,7 @@ def after_first_layer(a1, w2, b2, w3, b3) -> torch.Tensor:
     return (torch.bmm(w3.unsqueeze(1), h).squeeze(1) + b3.unsqueeze(-1)).t()
 
 
-def _engine_will_use(tensors) -> bool:
+def engine_will_use(tensors) -> bool:
     """Whether the running backward pass needs gradients for any of ``tensors`` (training's first
     pass asks only for the gradient with respect to positions, not the weights)."""
     try:
@@ -156,7 +156,7 @@ class _KernelMLP(torch.autograd.Function):
         g = g.contiguous()
         need = ctx.needs_input_grad
         d_x, d_w = None, [None] * 5
-        want_w = any(need[1:6]) and _engine_will_use(weights[:5])
+        want_w = any(need[1:6]) and engine_will_use(weights[:5])
         if want_w and need[0] and not torch.is_grad_enabled():
             # training's last pass: both from one kernel call, nothing to differentiate further
             d_x, *d_w = extension().grad_params(g, x, *weights)

@@ -26,7 +26,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .fused import _engine_will_use, extension
+from .fused import engine_will_use, extension
 
 
 class LayerNorm(nn.LayerNorm):
@@ -72,7 +72,7 @@ class _LayerNorm(torch.autograd.Function):
             return dx, dw, db, None
         dx = _GradX.apply(gy.contiguous(), x, w, mean, rstd, ctx.eps) if need[0] else None
         dw = db = None
-        if (need[1] or need[2]) and _engine_will_use([w, b]):
+        if (need[1] or need[2]) and engine_will_use([w, b]):
             # weight gradients that will be differentiated (gradient penalties): PyTorch's own forms
             rows = tuple(range(gy.dim() - 1))
             dw = (gy * F.layer_norm(x, (x.shape[-1],), eps=ctx.eps)).sum(rows) if need[1] else None

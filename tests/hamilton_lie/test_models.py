@@ -63,6 +63,15 @@ def _rotations_as_elements(rotations, batch, generator, translate):
     return Element(rotations[:, None].expand(n, batch, d, d), t.double())
 
 
+def _exact_elements(group, rotations, generator):
+    """Elements an eval model is exactly invariant to: random group elements where ``rotations`` names
+    a continuous symmetry (a string), else the first 8 of the listed rotations (with translations
+    where the group has them); ``(8 or 6, 3)``."""
+    if isinstance(rotations, str):
+        return group.sample((6, 3), generator=generator)
+    return _rotations_as_elements(rotations[:8], 3, generator, translate=group.translations)
+
+
 ATTENTIONS = ("full", "knn", "linformer", "lowrank")
 CASES = [(name, att, energy) for name in MODELS for att in ATTENTIONS for energy in ("full", "potential")]
 
@@ -83,10 +92,7 @@ def test_exact_invariances(name, attention, energy):
     if attention == "linformer" and group.lift_size(MODELS[name][1] or 1) > 1:
         rotations = None
     if rotations is not None:
-        if isinstance(rotations, str):
-            elements = group.sample((6, 3), generator=g)
-        else:
-            elements = _rotations_as_elements(rotations[:8], 3, g, translate=group.translations)
+        elements = _exact_elements(group, rotations, g)
         assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
         assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
 
@@ -316,10 +322,8 @@ def test_pair_distance_keeps_exact_invariances(name, attention):
     rotations = MODELS[name][2]
     if rotations is None:
         elements = T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)
-    elif isinstance(rotations, str):
-        elements = group.sample((6, 3), generator=g)
     else:
-        elements = _rotations_as_elements(rotations[:8], 3, g, translate=group.translations)
+        elements = _exact_elements(group, rotations, g)
     assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
     assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
 

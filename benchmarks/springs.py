@@ -20,6 +20,7 @@ and 400 takes several hours on 2 cores.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import math
 import sys
@@ -78,6 +79,23 @@ def reference_at(n: int) -> float:
     return float(10 ** np.interp(math.log10(n), xs, ys))
 
 
+def _run_key(row: dict) -> tuple:
+    return row["model"], row["n_train"], row.get("seed", 0)  # rows written before seeds were all seed 0
+
+
+def seed_summary(rows: list[dict], metric: str = "test_mse_5") -> list[dict]:
+    """Per model and n_train, the median over seeds of each run's ``metric``: the statistic the
+    reference's data-efficiency figure plots (its plotting script takes np.median over model seeds of
+    each run's test MSE at the best-validation epoch)."""
+    groups: dict[tuple, list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["model"], r["n_train"]), []).append(r[metric])
+    return [
+        {"model": m, "n_train": n, "seeds": len(v), "median": float(np.median(v)), "min": min(v), "max": max(v)}
+        for (m, n), v in sorted(groups.items())
+    ]
+
+
 def test_metrics(config, checkpoint: Path, data: Path, device, dtype, rollout_systems: int) -> dict:
     """5-step test MSE on every test system; 100-step rollout MSE, rotation robustness and SE(2)
     invariance error on the first ``rollout_systems`` (long rollouts of the whole test split take an
@@ -114,6 +132,10 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=ROOT / "datasets" / "springs-2d-lieconv.h5")
     parser.add_argument("--models", nargs="+", choices=sorted(PRESETS), default=["t2", "se2", "mlp", "transformer"])
     parser.add_argument("--n-train", nargs="+", type=int, default=[100, 400])
+    parser.add_argument(
+        "--seeds", nargs="+", type=int, default=[0],
+        help="train.seed of each run; the reference's figure plots the median over seeds of each run's test MSE",
+    )  # fmt: skip
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "springs-benchmark")
     parser.add_argument("--quick", action="store_true")
@@ -132,59 +154,68 @@ def main() -> None:
         sys.exit(f"{data}: not found; run `hamilton-lie generate springs-2d-lieconv` first")
 
     rows = []
-    for key in args.models:
-        for n in args.n_train:
-            epochs = 2 if args.quick else int(math.sqrt(1e7 / n))
-            if args.quick:
-                small = ["model.hidden=16"] if key == "mlp" else ["model.dim_hidden=16", "model.num_layers=1"]
-                small += ["model.num_heads=2"] if key == "ga" else []
-                extra = ["train.batch_size=8", *small]
-            out = args.runs / f"{key}-n{n}"
-            config = load_config(
-                PRESETS[key],
-                [f"data.path={data}", f"data.n_train={n}", f"train.epochs={epochs}", f"train.out={out}",
-                 f"train.device={args.device}", *OVERRIDES.get(key, []), *extra],
-            )  # fmt: skip
-            result = train(config, resume=(out / "last.pt").exists(), progress=True)
-            # the trainer's clock from metrics.jsonl (training and validation), so that re-running a
-            # finished run to add metrics keeps its time; a run resumed after a kill counts its longest segment
-            records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
-            seconds = max(r["seconds"] for r in records)
-            dtype = torch.float32 if config.train.dtype == "float32" else torch.float64
-            n_rollout = min(args.rollout_systems, 8) if args.quick else args.rollout_systems
-            metrics = test_metrics(config, out / "best.pt", data, torch.device(args.device), dtype, n_rollout)
-            rows.append(
-                {
-                    "model": key,
-                    "n_train": n,
-                    "epochs": epochs,
-                    "steps": result.steps,
-                    "train_seconds": seconds,
-                    "windows_per_second": n * epochs / seconds,
-                    "best_val_mse": result.best_val_mse,
-                    **metrics,
-                    "reference_t2_test_mse_5": reference_at(n),
-                }
-            )
-            print(json.dumps(rows[-1]))
+    for key, n, seed in itertools.product(args.models, args.n_train, args.seeds):
+        epochs = 2 if args.quick else int(math.sqrt(1e7 / n))
+        if args.quick:
+            small = ["model.hidden=16"] if key == "mlp" else ["model.dim_hidden=16", "model.num_layers=1"]
+            small += ["model.num_heads=2"] if key == "ga" else []
+            extra = ["train.batch_size=8", *small]
+        # seed 0 keeps the folder name of the runs made before there were seeds
+        out = args.runs / (f"{key}-n{n}" if seed == 0 else f"{key}-n{n}-seed{seed}")
+        config = load_config(
+            PRESETS[key],
+            [f"data.path={data}", f"data.n_train={n}", f"train.epochs={epochs}", f"train.out={out}",
+             f"train.device={args.device}", f"train.seed={seed}", *OVERRIDES.get(key, []), *extra],
+        )  # fmt: skip
+        result = train(config, resume=(out / "last.pt").exists(), progress=True)
+        # the trainer's clock from metrics.jsonl (training and validation), so that re-running a
+        # finished run to add metrics keeps its time; a run resumed after a kill counts its longest segment
+        records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
+        seconds = max(r["seconds"] for r in records)
+        dtype = torch.float32 if config.train.dtype == "float32" else torch.float64
+        n_rollout = min(args.rollout_systems, 8) if args.quick else args.rollout_systems
+        metrics = test_metrics(config, out / "best.pt", data, torch.device(args.device), dtype, n_rollout)
+        rows.append(
+            {
+                "model": key,
+                "n_train": n,
+                "seed": seed,
+                "epochs": epochs,
+                "steps": result.steps,
+                "train_seconds": seconds,
+                "windows_per_second": n * epochs / seconds,
+                "best_val_mse": result.best_val_mse,
+                **metrics,
+                "reference_t2_test_mse_5": reference_at(n),
+            }
+        )
+        print(json.dumps(rows[-1]))
 
-    if not args.quick and args.out.exists():  # keep earlier rows of other models and sizes
-        fresh = {(r["model"], r["n_train"]) for r in rows}
+    if not args.quick and args.out.exists():  # keep earlier rows of other models, sizes and seeds
+        fresh = {_run_key(r) for r in rows}
         earlier = json.loads(args.out.read_text())["rows"]
-        rows = [r for r in earlier if (r["model"], r["n_train"]) not in fresh] + rows
+        rows = [r for r in earlier if _run_key(r) not in fresh] + rows
     print(
-        "\n| model | n_train | epochs | train time (s) | 5-step test MSE | reference T(2) | 100-step MSE "
-        "| rotation ratio |\n|---|---|---|---|---|---|---|---|"
+        "\n| model | n_train | seed | epochs | train time (s) | 5-step test MSE | reference T(2) | 100-step MSE "
+        "| rotation ratio |\n|---|---|---|---|---|---|---|---|---|"
     )
     for r in rows:
         ratio = f"{r['rotation_ratio']:.3f}" if "rotation_ratio" in r else "-"
         print(
-            f"| {r['model']} | {r['n_train']} | {r['epochs']} | {r['train_seconds']:.0f} "
+            f"| {r['model']} | {r['n_train']} | {r.get('seed', 0)} | {r['epochs']} | {r['train_seconds']:.0f} "
             f"| {r['test_mse_5']:.2e} | {r['reference_t2_test_mse_5']:.2e} | {r['rollout_mse_100']:.2e} | {ratio} |"
+        )
+    print("\n| model | n_train | seeds | median over seeds of the 5-step test MSE | range | reference T(2) |")
+    print("|---|---|---|---|---|---|")
+    for s in seed_summary(rows):
+        print(
+            f"| {s['model']} | {s['n_train']} | {s['seeds']} | {s['median']:.2e} "
+            f"| {s['min']:.2e} to {s['max']:.2e} | {reference_at(s['n_train']):.2e} |"
         )
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"device": args.device, "rows": rows}, indent=2) + "\n")
+        summary = seed_summary(rows)
+        args.out.write_text(json.dumps({"device": args.device, "rows": rows, "seed_medians": summary}, indent=2) + "\n")
         print(f"\nwrote {args.out}")
 
 

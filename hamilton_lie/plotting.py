@@ -212,6 +212,9 @@ def data_efficiency(
 ) -> Figure:
     """Test MSE against the number of training systems, log-log, one line per model.
 
+    Where a model has several runs (seeds) at one size, the line goes through their median, as the
+    reference's data-efficiency figure does, and every run is drawn as a small dot.
+
     Arguments:
         rows: the data-efficiency benchmark's rows (``benchmarks/results/springs.json``): dicts with
             ``model``, ``n_train`` and ``metric``.
@@ -223,8 +226,12 @@ def data_efficiency(
     fig, (ax,) = _figure(width=6.5, height=4.2)
     models = sorted({r["model"] for r in rows})
     for model, colour in zip(models, _colours(len(models)), strict=True):
-        mine = sorted((r["n_train"], r[metric]) for r in rows if r["model"] == model)
-        ax.plot(*zip(*mine, strict=True), "o-", color=colour, label=model)
+        runs = [(r["n_train"], r[metric]) for r in rows if r["model"] == model]
+        sizes = sorted({n for n, _ in runs})
+        medians = [float(np.median([v for m, v in runs if m == n])) for n in sizes]
+        ax.plot(sizes, medians, "o-", color=colour, label=model)
+        if len(runs) > len(sizes):
+            ax.scatter(*zip(*runs, strict=True), s=10, color=colour, alpha=0.5)
     if reference:
         n, v = zip(*sorted(reference.items()), strict=True)
         ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")

@@ -3,6 +3,7 @@ and rotation robustness telling a T(2) model from an invariant one on oriented d
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
@@ -110,6 +111,18 @@ def test_plot_writes_every_figure(mlp_run, oriented_h5, tmp_path, capsys):
 def test_plot_draws_the_data_efficiency_benchmark(root, tmp_path, capsys):
     assert main(["plot", str(root / "benchmarks" / "results" / "springs.json"), "--out", str(tmp_path)]) == 0
     assert (tmp_path / "data_efficiency.png").stat().st_size > 5000
+
+
+def test_data_efficiency_draws_the_median_over_seeds_and_every_run():
+    rows = [{"model": "t2", "n_train": 100, "test_mse_5": v} for v in (1e-4, 3e-5, 2e-3)]
+    rows.append({"model": "t2", "n_train": 400, "test_mse_5": 1e-5})
+    fig = plotting.data_efficiency(rows)
+    (ax,) = fig.axes
+    (line,) = ax.lines
+    np.testing.assert_array_equal(line.get_xdata(), [100, 400])
+    np.testing.assert_array_equal(line.get_ydata(), [1e-4, 1e-5])
+    (dots,) = ax.collections
+    assert sorted(map(tuple, dots.get_offsets().data)) == sorted((r["n_train"], r["test_mse_5"]) for r in rows)
 
 
 def test_figures_have_labelled_axes(mlp_run, oriented_h5):

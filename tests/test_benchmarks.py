@@ -1,8 +1,10 @@
 """The benchmark scripts still run (small sizes); their figures are reported, not asserted."""
 
+import json
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 
 
@@ -14,7 +16,7 @@ import pytest
         ("model.py", ["--quick", "--part", "throughput", "--part", "invariance", "--part", "scaling"]),
         ("scale.py", ["--quick"]),
         ("train_step.py", ["--quick"]),
-        ("springs.py", ["--quick", "--models", "t2", "mlp"]),
+        ("springs.py", ["--quick", "--models", "t2", "mlp", "--seeds", "0", "1"]),
     ],
 )
 def test_benchmark_script_runs(root, tmp_path, script, args):
@@ -25,3 +27,28 @@ def test_benchmark_script_runs(root, tmp_path, script, args):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "|" in done.stdout  # printed a table
+
+
+def test_worst_window_reports_the_true_spring_forces(root, tiny_h5, tmp_path):
+    from hamilton_lie import TrajectoryDataset, load_config, train
+
+    run = tmp_path / "mlp"
+    train(load_config("demo-mlp", [f"data.path={tiny_h5}", f"train.out={run}", "train.epochs=1"]), progress=False)
+    out = tmp_path / "worst.json"
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "worst_window.py"), str(run),
+         "--data", str(tiny_h5), "--system", "3", "--out", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(out.read_text())
+    # the springs' force in closed form (simulators/springs.py): F_i = -2 S k_i (q_i - c), S = sum k,
+    # c = sum k q / S; not the autograd path the script takes
+    item = TrajectoryDataset(tiny_h5, "test", 5, windows="random", seed=12345)[3]
+    q, k = item["q"][0], item["params"]["k"]
+    c = (k[:, None] * q).sum(0) / k.sum()
+    expected = (2 * k.sum() * k[:, None] * (q - c)).norm(dim=-1)
+    assert record["start"] == item["start"]
+    np.testing.assert_allclose([float(b["true force"]) for b in record["bodies"]], expected, atol=1e-3)
+    (errors,) = record["force_error"].values()
+    assert len(errors) == 6 and all(np.isfinite(errors))

@@ -8,12 +8,13 @@ published LieTransformer-T(2) values, and on the first ``--rollout-systems`` tes
 
 Usage:
     hamilton-lie generate springs-2d-lieconv              # the data (about 500 MB)
-    python benchmarks/springs.py --n-train 100 400 [--models t2 se2 mlp transformer] [--device cuda]
+    python benchmarks/springs.py --n-train 100 400 [--models t2 se2 mlp transformer] [--seeds 0 1 2] [--device cuda]
     (also t2-scaled: T(2) with output_scale 30; t2-distance: that and pair_distance; t2-product:
     that and logits="product"; se2-c2: SE(2) with 2 lift samples; ga: GAAttention)
     python benchmarks/springs.py --quick                  # tiny sizes on datasets/tiny.toml: a smoke test
 
-Prints a table and writes benchmarks/results/springs.json. A full CPU run of four models at n = 100
+Prints a table of runs and one of the median over seeds per model and size (what the reference's
+figure plots), and writes both to benchmarks/results/springs.json. A full CPU run of four models at n = 100
 and 400 takes several hours on 2 cores.
 """
 

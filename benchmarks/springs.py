@@ -80,10 +80,6 @@ def reference_at(n: int) -> float:
     return float(10 ** np.interp(math.log10(n), xs, ys))
 
 
-def _run_key(row: dict) -> tuple:
-    return row["model"], row["n_train"], row.get("seed", 0)  # rows written before seeds were all seed 0
-
-
 def seed_summary(rows: list[dict], metric: str = "test_mse_5") -> list[dict]:
     """Per model and n_train, the median over seeds of each run's ``metric``: the statistic the
     reference's data-efficiency figure plots (its plotting script takes np.median over model seeds of
@@ -193,9 +189,11 @@ def main() -> None:
         print(json.dumps(rows[-1]))
 
     if not args.quick and args.out.exists():  # keep earlier rows of other models, sizes and seeds
-        fresh = {_run_key(r) for r in rows}
         earlier = json.loads(args.out.read_text())["rows"]
-        rows = [r for r in earlier if _run_key(r) not in fresh] + rows
+        for r in earlier:
+            r.setdefault("seed", 0)  # rows written before there were seeds
+        fresh = {(r["model"], r["n_train"], r["seed"]) for r in rows}
+        rows = [r for r in earlier if (r["model"], r["n_train"], r["seed"]) not in fresh] + rows
     print(
         "\n| model | n_train | seed | epochs | train time (s) | 5-step test MSE | reference T(2) | 100-step MSE "
         "| rotation ratio |\n|---|---|---|---|---|---|---|---|---|"
@@ -203,19 +201,19 @@ def main() -> None:
     for r in rows:
         ratio = f"{r['rotation_ratio']:.3f}" if "rotation_ratio" in r else "-"
         print(
-            f"| {r['model']} | {r['n_train']} | {r.get('seed', 0)} | {r['epochs']} | {r['train_seconds']:.0f} "
+            f"| {r['model']} | {r['n_train']} | {r['seed']} | {r['epochs']} | {r['train_seconds']:.0f} "
             f"| {r['test_mse_5']:.2e} | {r['reference_t2_test_mse_5']:.2e} | {r['rollout_mse_100']:.2e} | {ratio} |"
         )
+    summary = seed_summary(rows)
     print("\n| model | n_train | seeds | median over seeds of the 5-step test MSE | range | reference T(2) |")
     print("|---|---|---|---|---|---|")
-    for s in seed_summary(rows):
+    for s in summary:
         print(
             f"| {s['model']} | {s['n_train']} | {s['seeds']} | {s['median']:.2e} "
             f"| {s['min']:.2e} to {s['max']:.2e} | {reference_at(s['n_train']):.2e} |"
         )
     if not args.quick:
         args.out.parent.mkdir(parents=True, exist_ok=True)
-        summary = seed_summary(rows)
         args.out.write_text(json.dumps({"device": args.device, "rows": rows, "seed_medians": summary}, indent=2) + "\n")
         print(f"\nwrote {args.out}")
 

@@ -25,14 +25,8 @@ sys.path.insert(0, str(ROOT))
 
 from common import markdown_table  # noqa: E402
 
-from hamilton_lie import HamiltonLieError, TrajectoryDataset, check_dataset  # noqa: E402
+from hamilton_lie import HamiltonLieError, TrajectoryDataset, check_dataset, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie.evaluation import load_trained  # noqa: E402
-
-
-def force(energy, q: torch.Tensor, p: torch.Tensor, params: dict) -> torch.Tensor:
-    """-dH/dq at ``q, p (1, n_bodies, dim)``: ``(n_bodies, dim)``."""
-    q = q.detach().requires_grad_(True)
-    return -torch.autograd.grad(energy(q, p, params).sum(), q)[0][0]
 
 
 def main() -> None:
@@ -47,7 +41,8 @@ def main() -> None:
     item = windows[args.system]
     q, p = item["q"][:1], item["p"][:1]
     params = {k: v[None] for k, v in item["params"].items()}
-    truth = force(check_dataset(args.data, full=False).system().hamiltonian, q, p, params)
+    # the force is dp/dt = -dH/dq of the vector field
+    truth = hamiltonian_vector_field(check_dataset(args.data, full=False).system().hamiltonian, q, p, params)[1][0]
     rows = [
         {
             "body": i,
@@ -63,7 +58,7 @@ def main() -> None:
             model, _, _ = load_trained(run, windows.attrs)
         except HamiltonLieError as e:
             sys.exit(str(e))
-        learned = force(model.double(), q, p, params)
+        learned = hamiltonian_vector_field(model.double(), q, p, params)[1][0]
         errors[str(run)] = (learned - truth).norm(dim=-1).tolist()
         for row, e in zip(rows, errors[str(run)], strict=True):
             row[f"force error, {run.name}"] = f"{e:.1f}"

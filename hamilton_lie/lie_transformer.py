@@ -159,6 +159,12 @@ class LieTransformer(nn.Module):
             pair features (invariant under every group here, all subgroups of E(d)). Off in the
             reference; on the spring benchmark it halved T(2)'s 5-step test MSE at n_train 100
             (1.9e-4 against 3.9e-4, benchmarks/README.md).
+        pair_range: translation groups only (T(d)): the displacement v = q_j - q_i enters the
+            location kernels as v / sqrt(1 + |v|^2 / pair_range^2), and ``pair_distance`` as that
+            vector's squared length. Pairs much closer than ``pair_range`` are barely changed;
+            farther ones saturate at length ``pair_range``, so a body drifting far outside the
+            training distances feeds the kernels values they were trained on, and its position moves
+            them by O(pair_range / |v|) instead of O(1). None (the reference): raw displacements.
         output_scale: multiplies the network's output (1: the reference). A freshly initialised
             network's output and its gradients are of order 1, and Adam moves each weight by about the
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
@@ -201,6 +207,7 @@ class LieTransformer(nn.Module):
         token_location: bool | None = None,
         recompute_pairs: int | None = RECOMPUTE_PAIRS,
         pair_distance: bool = False,
+        pair_range: float | None = None,
         output_scale: float = 1.0,
         fused_kernels: bool = True,
     ):
@@ -218,6 +225,11 @@ class LieTransformer(nn.Module):
         self.energy = energy
         self.output_scale = float(output_scale)
         self.pair_distance = bool(pair_distance)
+        if pair_range is not None and (group.rotations or not group.translations):
+            raise ValueError(f"pair_range needs a translation group (T(d)), whose pair features are displacements; got {group!r}")
+        if pair_range is not None and not pair_range > 0:
+            raise ValueError(f"pair_range must be positive, got {pair_range!r}")
+        self.pair_range = None if pair_range is None else float(pair_range)
         linear = attention in ("linformer", "lowrank")
         self.token_location = linear if token_location is None else token_location
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
@@ -301,6 +313,11 @@ class LieTransformer(nn.Module):
         else:
             ub = Element(gather_neighbours(u.R, index), gather_neighbours(u.t, index))
             feats = self.group.pair_features(ua, ub, o.unsqueeze(2), gather_neighbours(o, index))
+        if self.pair_range is not None:
+            # T(d)'s pair features are the displacement alone (no orbit invariants): saturate it
+            feats = feats * torch.rsqrt(1 + feats.pow(2).sum(-1, keepdim=True) / self.pair_range**2)
+            if self.pair_distance:
+                return torch.cat([feats, feats.pow(2).sum(-1, keepdim=True)], -1)
         if not self.pair_distance:
             return feats
         x = q.repeat_interleave(tokens.features.shape[1] // q.shape[1], dim=1)  # token m is body m // S

@@ -342,3 +342,33 @@ def test_pair_distance_is_the_squared_distance_of_the_bodies(attention):
         expected = expected.gather(2, index)
     torch.testing.assert_close(pairs[..., -1], expected, rtol=1e-12, atol=1e-12)
     assert _model("SE2-C4", attention).blocks[0].attention.location.first.in_features == model.group.pair_dim
+
+
+@pytest.mark.parametrize("name", ["T2", "T3"])
+@pytest.mark.parametrize("attention", ["full", "knn"])
+def test_pair_range_keeps_exact_translation_invariance(name, attention):
+    model = _model(name, attention, pair_distance=True, pair_range=1.5)
+    group = model.group
+    inputs = _inputs(group.dim)
+    elements = T(group.dim).sample((6, 3), generator=torch.Generator().manual_seed(5), translation_scale=3.0)
+    assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
+    assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
+
+
+def test_pair_range_saturates_displacements_and_distances():
+    """Pair features are v / sqrt(1 + |v|^2 / r^2) and its squared length, against the raw displacement."""
+    r = 1.5
+    model = _model("T2", pair_distance=True, pair_range=r)
+    q, p, params = _inputs(2)
+    q[0, 0] = torch.tensor([40.0, -30.0], dtype=torch.float64)  # a body far outside every other distance
+    pairs = model._pairs(q, model.lift(q, p, params), None)
+    v = q.unsqueeze(1) - q.unsqueeze(2)  # (B, N, N, 2): body j minus body i
+    expected = v / (1 + v.pow(2).sum(-1, keepdim=True) / r**2).sqrt()
+    torch.testing.assert_close(pairs[..., :2], expected, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(pairs[..., 2], expected.pow(2).sum(-1), rtol=1e-12, atol=1e-12)
+    assert pairs[..., :2].norm(dim=-1).max() < r
+    assert pairs[0, 0, 1, :2].norm() > 0.99 * r  # the far body's pairs sit at the saturation length
+    with pytest.raises(ValueError, match="translation group"):
+        _model("SE2-C4", pair_range=r)
+    with pytest.raises(ValueError, match="positive"):
+        _model("T2", pair_range=0.0)

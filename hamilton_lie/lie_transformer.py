@@ -226,7 +226,9 @@ class LieTransformer(nn.Module):
         self.output_scale = float(output_scale)
         self.pair_distance = bool(pair_distance)
         if pair_range is not None and (group.rotations or not group.translations):
-            raise ValueError(f"pair_range needs a translation group (T(d)), whose pair features are displacements; got {group!r}")
+            raise ValueError(
+                f"pair_range needs a translation group (T(d)), whose pair features are displacements; got {group!r}"
+            )
         if pair_range is not None and not pair_range > 0:
             raise ValueError(f"pair_range must be positive, got {pair_range!r}")
         self.pair_range = None if pair_range is None else float(pair_range)

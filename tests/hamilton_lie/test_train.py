@@ -3,6 +3,7 @@
 import importlib
 import json
 import math
+from dataclasses import replace
 
 import pytest
 import torch
@@ -109,6 +110,15 @@ def test_presets_build(name):
         assert config.train.batch_size == 100 and config.train.lr == 1e-3
     if name == "springs-lietransformer-t2":
         assert sum(w.numel() for w in model.parameters()) == 841_641
+
+
+def test_tuned_t2_preset_is_the_reference_with_four_departures():
+    """``springs-lietransformer-t2-tuned`` differs from the reference preset only where its comment says."""
+    reference, tuned = load_config("springs-lietransformer-t2"), load_config("springs-lietransformer-t2-tuned")
+    departures = {"output_scale": 30.0, "pair_distance": True, "logits": "product", "pair_range": 3.0}
+    assert tuned.model.options == {**reference.model.options, **departures}
+    assert tuned.data == reference.data
+    assert replace(tuned.train, out=reference.train.out) == reference.train
 
 
 def test_overrides_are_toml_or_plain_strings():

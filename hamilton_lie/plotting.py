@@ -50,9 +50,11 @@ def _figure(ncols: int = 1, height: float = 3.6, width: float = WIDTH) -> tuple[
     return fig, list(axes)
 
 
+_CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+
+
 def _colours(n: int) -> list:
-    cycle = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-    return [cycle[i % len(cycle)] for i in range(n)]
+    return [_CYCLE[i % len(_CYCLE)] for i in range(n)]
 
 
 def _positive(values: Iterable) -> np.ndarray:
@@ -223,13 +225,15 @@ def data_efficiency(
     """
     if not rows:
         raise ValueError("no rows to plot")
-    fig, (ax,) = _figure(width=6.5, height=4.2)
+    fig, (ax,) = _figure(width=8.0, height=4.2)
     models = sorted({r["model"] for r in rows})
-    for model, colour in zip(models, _colours(len(models)), strict=True):
+    for i, (model, colour) in enumerate(zip(models, _colours(len(models)), strict=True)):
         runs = [(r["n_train"], r[metric]) for r in rows if r["model"] == model]
         sizes = sorted({n for n, _ in runs})
         medians = [float(np.median([v for m, v in runs if m == n])) for n in sizes]
-        ax.plot(sizes, medians, "o-", color=colour, label=model)
+        # once the colours repeat, a dashed line and square markers tell the models apart
+        style = "o-" if i < len(_CYCLE) else "s--"
+        ax.plot(sizes, medians, style, color=colour, label=model)
         if len(runs) > len(sizes):
             ax.scatter(*zip(*runs, strict=True), s=10, color=colour, alpha=0.5)
     if reference:
@@ -237,7 +241,9 @@ def data_efficiency(
         ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")
     ax.set_xscale("log")
     label = {"test_mse_5": "5-step test MSE", "rollout_mse_100": "100-step rollout MSE"}.get(metric, metric)
-    _finish(ax, "training systems", label, "data efficiency")
+    _finish(ax, "training systems", label, "data efficiency", legend=False)
+    # beside the axes: with many models a legend inside covers their lines
+    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 

@@ -125,6 +125,16 @@ def test_data_efficiency_draws_the_median_over_seeds_and_every_run():
     assert sorted(map(tuple, dots.get_offsets().data)) == sorted((r["n_train"], r["test_mse_5"]) for r in rows)
 
 
+def test_data_efficiency_tells_apart_models_whose_colours_repeat():
+    """More models than colours: the later ones are dashed with square markers, and every style differs."""
+    rows = [{"model": f"m{i}", "n_train": n, "test_mse_5": 1e-3 / (i + 1)} for i in range(10) for n in (100, 400)]
+    (ax,) = plotting.data_efficiency(rows).axes
+    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.lines}
+    assert len(styles) == 10
+    assert [line.get_linestyle() for line in ax.lines].count("--") == 2
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i}" for i in range(10)]
+
+
 def test_figures_have_labelled_axes(mlp_run, oriented_h5):
     metrics, examples = evaluate(mlp_run, oriented_h5, rollout_steps=10, n_trajectories=8)
     history = plotting.load_run(mlp_run)["history"]

@@ -11,6 +11,7 @@ Usage:
     python benchmarks/springs.py --n-train 100 400 [--models t2 se2 mlp transformer] [--seeds 0 1 2] [--device cuda]
     (also t2-scaled: T(2) with output_scale 30; t2-distance: that and pair_distance; t2-product:
     that and logits="product"; t2-range: that and pair_range 3; se2-c2: SE(2) with 2 lift samples; ga: GAAttention)
+    python benchmarks/springs.py --models t2-range --set model.pair_range=1.5 --tag r1.5   # an ablation
     python benchmarks/springs.py --quick                  # tiny sizes on datasets/tiny.toml: a smoke test
 
 Prints a table of runs and one of the median over seeds per model and size (what the reference's
@@ -134,12 +135,19 @@ def main() -> None:
         "--seeds", nargs="+", type=int, default=[0],
         help="train.seed of each run; the reference's figure plots the median over seeds of each run's test MSE",
     )  # fmt: skip
+    parser.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE",
+        help="a config override on top of the model's (an ablation); needs --tag",
+    )  # fmt: skip
+    parser.add_argument("--tag", help="appended to the model's name in run folders and rows: MODEL-TAG")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--runs", type=Path, default=ROOT / "runs" / "springs-benchmark")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rollout-systems", type=int, default=100, help="test systems for the long rollouts")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "springs.json")
     args = parser.parse_args()
+    if args.set and not args.tag:
+        parser.error("--set changes the model: name the variant with --tag so its rows are not mixed with the model's")
 
     extra = []
     data = args.data
@@ -158,12 +166,13 @@ def main() -> None:
             small = ["model.hidden=16"] if key == "mlp" else ["model.dim_hidden=16", "model.num_layers=1"]
             small += ["model.num_heads=2"] if key == "ga" else []
             extra = ["train.batch_size=8", *small]
+        name = f"{key}-{args.tag}" if args.tag else key
         # seed 0 keeps the folder name of the runs made before there were seeds
-        out = args.runs / (f"{key}-n{n}" if seed == 0 else f"{key}-n{n}-seed{seed}")
+        out = args.runs / (f"{name}-n{n}" if seed == 0 else f"{name}-n{n}-seed{seed}")
         config = load_config(
             PRESETS[key],
             [f"data.path={data}", f"data.n_train={n}", f"train.epochs={epochs}", f"train.out={out}",
-             f"train.device={args.device}", f"train.seed={seed}", *OVERRIDES.get(key, []), *extra],
+             f"train.device={args.device}", f"train.seed={seed}", *OVERRIDES.get(key, []), *args.set, *extra],
         )  # fmt: skip
         result = train(config, resume=(out / "last.pt").exists(), progress=True)
         # the trainer's clock from metrics.jsonl (training and validation), so that re-running a
@@ -175,7 +184,7 @@ def main() -> None:
         metrics = test_metrics(config, out / "best.pt", data, torch.device(args.device), dtype, n_rollout)
         rows.append(
             {
-                "model": key,
+                "model": name,
                 "n_train": n,
                 "seed": seed,
                 "epochs": epochs,

@@ -29,6 +29,19 @@ def test_benchmark_script_runs(root, tmp_path, script, args):
     assert "|" in done.stdout  # printed a table
 
 
+@pytest.mark.slow
+def test_springs_ablation_is_named_by_its_tag(root):
+    def springs(*args):
+        script = str(root / "benchmarks" / "springs.py")
+        return subprocess.run([sys.executable, script, *args], cwd=root, capture_output=True, text=True, timeout=600)
+
+    done = springs("--quick", "--models", "t2-range", "--set", "model.pair_range=1.5", "--tag", "r1.5")
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "| t2-range-r1.5 | 16 |" in done.stdout
+    refused = springs("--quick", "--set", "model.pair_range=1.5")
+    assert refused.returncode == 2 and "--tag" in refused.stderr
+
+
 def test_worst_window_reports_the_true_spring_forces(root, tiny_h5, tmp_path):
     from hamilton_lie import TrajectoryDataset, load_config, train
 

@@ -319,14 +319,15 @@ class LieTransformer(nn.Module):
             feats = self.group.pair_features(ua, ub, o.unsqueeze(2), gather_neighbours(o, index))
         if self.pair_range is not None:
             # T(d)'s pair features are the displacement alone (no orbit invariants): saturate it
-            feats = feats * torch.rsqrt(1 + feats.pow(2).sum(-1, keepdim=True) / self.pair_range**2)
-            if self.pair_distance:
-                return torch.cat([feats, feats.pow(2).sum(-1, keepdim=True)], -1)
+            d2 = feats.pow(2).sum(-1, keepdim=True)
+            shrink = 1 + d2 / self.pair_range**2
+            feats, d2 = feats * torch.rsqrt(shrink), d2 / shrink  # d2: the saturated vector's squared length
+        elif self.pair_distance:
+            x = q.repeat_interleave(tokens.features.shape[1] // q.shape[1], dim=1)  # token m is body m // S
+            xb = x.unsqueeze(1) if index is None else gather_neighbours(x, index)
+            d2 = (xb - x.unsqueeze(2)).pow(2).sum(-1, keepdim=True)
         if not self.pair_distance:
             return feats
-        x = q.repeat_interleave(tokens.features.shape[1] // q.shape[1], dim=1)  # token m is body m // S
-        xb = x.unsqueeze(1) if index is None else gather_neighbours(x, index)
-        d2 = (xb - x.unsqueeze(2)).pow(2).sum(-1, keepdim=True)
         return torch.cat([feats, d2.expand(*feats.shape[:-1], 1)], -1)
 
     def network_output(self, q, p, params, mask=None, generator=None) -> torch.Tensor:

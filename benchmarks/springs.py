@@ -187,10 +187,10 @@ def main() -> None:
                 "model": name,
                 "n_train": n,
                 "seed": seed,
-                "epochs": epochs,
+                "epochs": config.train.epochs,  # the protocol's, unless --set train.epochs=... changed it
                 "steps": result.steps,
                 "train_seconds": seconds,
-                "windows_per_second": n * epochs / seconds,
+                "windows_per_second": n * config.train.epochs / seconds,
                 "best_val_mse": result.best_val_mse,
                 **metrics,
                 "reference_t2_test_mse_5": reference_at(n),

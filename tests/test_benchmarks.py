@@ -6,6 +6,7 @@ import sys
 
 import numpy as np
 import pytest
+import torch
 
 
 @pytest.mark.slow
@@ -65,3 +66,41 @@ def test_worst_window_reports_the_true_spring_forces(root, tiny_h5, tmp_path):
     np.testing.assert_allclose([float(b["true force"]) for b in record["bodies"]], expected, atol=1e-3)
     (errors,) = record["force_error"].values()
     assert len(errors) == 6 and all(np.isfinite(errors))
+
+
+def test_test_draws_evaluates_fresh_test_splits(root, tiny_h5, tmp_path):
+    from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, load_config, train
+    from hamilton_lie.evaluation import load_trained
+
+    run = tmp_path / "mlp"
+    train(load_config("demo-mlp", [f"data.path={tiny_h5}", f"train.out={run}", "train.epochs=1"]), progress=False)
+    out, cache = tmp_path / "draws.json", tmp_path / "cache"
+    command = [
+        sys.executable, str(root / "benchmarks" / "test_draws.py"), str(run), "--data", str(tiny_h5),
+        "--recipe", str(root / "datasets" / "tiny.toml"), "--draws", "2", "--systems", "6",
+        "--cache", str(cache), "--out", str(out),
+    ]  # fmt: skip
+    done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr[-2000:]
+    (record,) = json.loads(out.read_text())["runs"]
+    draws = record["draws"]
+    assert [d["seed"] for d in draws] == [0, 1, 2] and [d["systems"] for d in draws[1:]] == [6, 6]
+    drawn = sorted(cache.glob("*.h5"))
+    assert len(drawn) == 2
+    # fresh seeds give other systems than the benchmark's split and than each other
+    firsts = [TrajectoryDataset(f, "test", 5)[0]["q"][0] for f in (tiny_h5, *drawn)]
+    assert not torch.equal(firsts[0], firsts[1]) and not torch.equal(firsts[1], firsts[2])
+    # draw 1's mean, recomputed through HamiltonianDynamics.rollout on the same windows (seed 12345)
+    windows = TrajectoryDataset(drawn[0], "test", 5, windows="random", seed=12345)
+    model, _, _ = load_trained(run, windows.attrs)
+    dtype = next(model.parameters()).dtype
+    errors = []
+    for item in windows:
+        params = {k: v[None].to(dtype) for k, v in item["params"].items()}
+        q, p, t = item["q"].to(dtype), item["p"].to(dtype), item["t"].to(dtype)
+        z = HamiltonianDynamics(model).rollout(q[:1], p[:1], params, t, method="rk4")[0]
+        errors.append(float((z.detach() - torch.stack([q, p], 1)).pow(2).mean()))
+    assert draws[1]["mean"] == pytest.approx(float(np.mean(errors)), rel=1e-4)
+    # the cached draws are reused: a second run gives the same numbers
+    again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
+    assert again.returncode == 0 and json.loads(out.read_text())["runs"][0]["draws"] == draws

@@ -31,7 +31,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import markdown_table  # noqa: E402
-from springs import reference_at  # noqa: E402
+from springs import reference_at, spread  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, generate_dataset, load_recipe  # noqa: E402
 from hamilton_lie.evaluation import load_trained  # noqa: E402
@@ -65,16 +65,6 @@ def window_errors(run: Path, data: Path) -> tuple[torch.Tensor, int | None]:
     return errors.double(), config.data.n_train
 
 
-def summary(errors: torch.Tensor) -> dict:
-    ordered = errors.sort().values
-    return {
-        "mean": float(errors.mean()),
-        "median": float(errors.median()),
-        "without_worst_1pct": float(ordered[: len(ordered) - len(ordered) // 100].mean()),
-        "worst_share": float(ordered[-1] / errors.sum()),
-    }
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (their best.pt) or checkpoints")
@@ -101,7 +91,10 @@ def main() -> None:
         for seed, data in sources:
             start = time.perf_counter()
             errors, n_train = window_errors(run, data)
-            draws.append({"seed": seed, "systems": len(errors), **summary(errors)})
+            stats = spread(errors)
+            draws.append(
+                {"seed": seed, "systems": len(errors), **stats, "worst_share": stats["worst"] / float(errors.sum())}
+            )
             print(
                 f"{run.name} draw {seed}: mean {draws[-1]['mean']:.3g} ({time.perf_counter() - start:.0f} s)",
                 flush=True,

@@ -108,6 +108,14 @@ def spread(errors: torch.Tensor) -> dict:
     }
 
 
+def test_window_errors(dynamics, config, data: Path, chunk: int, dtype, device, n: int | None = None) -> torch.Tensor:
+    """The MSE of each of the benchmark's test windows ``(n_systems,)``, in float64: one random window
+    of ``chunk`` samples per test system (the first ``n``; all when None), always the same (seed 12345)."""
+    windows = TrajectoryDataset(data, "test", chunk, windows="random", seed=12345, n_trajectories=n)
+    method, substeps = config.train.method, config.train.substeps
+    return evaluate_mse(dynamics, windows, 100, method, substeps, dtype, device, per_window=True).double()
+
+
 def test_metrics(config, checkpoint: Path, data: Path, device, dtype, rollout_systems: int) -> dict:
     """5-step test MSE on every test system; 100-step rollout MSE, rotation robustness and SE(2)
     invariance error on the first ``rollout_systems`` (long rollouts of the whole test split take an
@@ -119,10 +127,7 @@ def test_metrics(config, checkpoint: Path, data: Path, device, dtype, rollout_sy
     out = {}
     length = min(100, int(attrs["n_steps"]))
     for name, chunk, n in (("test_mse_5", 5, None), ("rollout_mse_100", length, rollout_systems)):
-        windows = TrajectoryDataset(data, "test", chunk, windows="random", seed=12345, n_trajectories=n)
-        errors = evaluate_mse(
-            dynamics, windows, 100, config.train.method, config.train.substeps, dtype, device, per_window=True
-        ).double()
+        errors = test_window_errors(dynamics, config, data, chunk, dtype, device, n)
         out[name] = float(errors.mean())  # windows are all the same size: the mean of theirs is the MSE
         if name == "test_mse_5":
             out |= {f"test_mse_5_{k}": v for k, v in spread(errors).items() if k != "mean"}

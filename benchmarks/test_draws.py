@@ -25,18 +25,16 @@ import time
 from pathlib import Path
 
 import numpy as np
-import torch
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from common import markdown_table  # noqa: E402
-from springs import reference_at, spread  # noqa: E402
+from springs import reference_at, spread, test_window_errors  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, generate_dataset, load_recipe  # noqa: E402
 from hamilton_lie.evaluation import load_trained  # noqa: E402
 from hamilton_lie.recipes import parse_recipe  # noqa: E402
-from hamilton_lie.train import evaluate_mse  # noqa: E402
 
 
 def draw_path(recipe_path: Path, seed: int, systems: int, cache: Path) -> Path:
@@ -51,18 +49,6 @@ def draw_path(recipe_path: Path, seed: int, systems: int, cache: Path) -> Path:
         raise SystemExit(f"{recipe_path}: no top-level seed line to replace")
     generate_dataset(parse_recipe(text, recipe.name), out)
     return out
-
-
-def window_errors(run: Path, data: Path) -> tuple[torch.Tensor, int | None]:
-    """Each test window's 5-step MSE ``(n_systems,)`` under the best-validation weights of ``run``, and
-    the run's n_train (None: all of its data's training split)."""
-    attrs = TrajectoryDataset(data, "test", 2).attrs
-    model, config, _ = load_trained(run, attrs)
-    dtype = next(model.parameters()).dtype
-    windows = TrajectoryDataset(data, "test", 5, windows="random", seed=12345)
-    dynamics = HamiltonianDynamics(model)
-    errors = evaluate_mse(dynamics, windows, 100, config.train.method, config.train.substeps, dtype, "cpu", True)
-    return errors.double(), config.data.n_train
 
 
 def main() -> None:
@@ -87,10 +73,13 @@ def main() -> None:
 
     results = []
     for run in args.runs:
+        # every draw comes from the same recipe, so one model serves them all
+        model, config, _ = load_trained(run, TrajectoryDataset(args.data, "test", 2).attrs)
+        dynamics, dtype = HamiltonianDynamics(model), next(model.parameters()).dtype
         draws = []
         for seed, data in sources:
             start = time.perf_counter()
-            errors, n_train = window_errors(run, data)
+            errors = test_window_errors(dynamics, config, data, 5, dtype, "cpu")
             stats = spread(errors)
             draws.append(
                 {"seed": seed, "systems": len(errors), **stats, "worst_share": stats["worst"] / float(errors.sum())}
@@ -99,7 +88,7 @@ def main() -> None:
                 f"{run.name} draw {seed}: mean {draws[-1]['mean']:.3g} ({time.perf_counter() - start:.0f} s)",
                 flush=True,
             )
-        n_train = n_train or len(TrajectoryDataset(args.data, "train", 5, windows="random"))
+        n_train = config.data.n_train or len(TrajectoryDataset(args.data, "train", 5, windows="random"))
         means = np.array([d["mean"] for d in draws])
         reference = reference_at(n_train)
         results.append(

@@ -5,6 +5,7 @@
 path = "datasets/springs-2d-lieconv.h5"
 chunk_len = 5
 n_train = 3000          # optional: the first n training trajectories
+windows = "random"      # or "fixed": one window per trajectory, drawn once
 [model]
 name = "lietransformer"
 group = "T2"
@@ -54,12 +55,16 @@ class DataConfig:
         chunk_len: samples per training window (the reference uses 5).
         n_train: use the first ``n_train`` training trajectories (all when None).
         n_val: use the first ``n_val`` validation trajectories (all when None).
+        windows: ``"random"``: each training trajectory's window drawn afresh every epoch;
+            ``"fixed"``: drawn once from ``train.seed`` and kept, as the reference's code does
+            (LieConv's ``SpringDynamics`` cuts one chunk per trajectory when it builds the data set).
     """
 
     path: str
     chunk_len: int = 5
     n_train: int | None = None
     n_val: int | None = None
+    windows: str = "random"
 
 
 @dataclass(frozen=True)
@@ -165,6 +170,8 @@ def parse_config(raw: dict, source: str = "config") -> Config:
             raise ConfigError(f"{source}: train.{key} must be at least 1, got {getattr(train, key)}")
     if data.chunk_len < 2:
         raise ConfigError(f"{source}: data.chunk_len must be at least 2, got {data.chunk_len}")
+    if data.windows not in ("random", "fixed"):
+        raise ConfigError(f"{source}: data.windows must be 'random' or 'fixed', got {data.windows!r}")
     if train.dtype not in ("float32", "float64"):
         raise ConfigError(f"{source}: train.dtype must be 'float32' or 'float64', got {train.dtype!r}")
     return Config(data, ModelConfig(name, model_raw), train)

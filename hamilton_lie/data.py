@@ -169,11 +169,13 @@ def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64)
 class TrajectoryDataset(Dataset):
     """Training windows of ``chunk_len`` consecutive samples, read lazily from an HDF5 dataset.
 
-    Two ways to cut windows:
+    Three ways to cut windows:
 
     * ``windows="all"``: every window of every trajectory, ``n * (T - chunk_len + 1)`` items.
     * ``windows="random"``: one window per trajectory, its start drawn afresh for each epoch
       from ``seed`` and the epoch set by :meth:`set_epoch` (the LieConv benchmark protocol).
+    * ``windows="fixed"``: one window per trajectory, drawn once from ``seed`` and the same in
+      every epoch (what the reference's code trains on: it cuts the chunks when it builds the data).
 
     The file is opened on first access in each process, so the dataset is safe with
     ``DataLoader(num_workers=k)``: each worker opens its own handle. Call ``set_epoch``
@@ -186,8 +188,8 @@ class TrajectoryDataset(Dataset):
         path: the HDF5 file.
         split: ``train``, ``val`` or ``test``.
         chunk_len: samples per window, 1 <= chunk_len <= T.
-        windows: ``"all"`` or ``"random"``.
-        seed: seeds the random windows.
+        windows: ``"all"``, ``"random"`` or ``"fixed"``.
+        seed: seeds the random and fixed windows.
         n_trajectories: use only the first ``n`` trajectories of the split.
         dtype: dtype of returned tensors (stored data are float64).
 
@@ -208,8 +210,8 @@ class TrajectoryDataset(Dataset):
     ):
         if split not in SPLITS:
             raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-        if windows not in ("all", "random"):
-            raise ValueError(f"windows must be 'all' or 'random', got {windows!r}")
+        if windows not in ("all", "random", "fixed"):
+            raise ValueError(f"windows must be 'all', 'random' or 'fixed', got {windows!r}")
         self.path = Path(path)
         self.split = split
         self.windows = windows
@@ -234,13 +236,13 @@ class TrajectoryDataset(Dataset):
         self.set_epoch(0)
 
     def set_epoch(self, epoch: int) -> None:
-        """Choose the random windows of ``epoch`` (no effect with ``windows="all"``)."""
+        """Choose the random windows of ``epoch`` (no effect with ``windows="all"`` or ``"fixed"``)."""
         self.epoch = epoch
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + (0 if self.windows == "fixed" else epoch))
         self._starts = torch.randint(0, self.windows_per_trajectory, (self.n_trajectories,), generator=g)
 
     def __len__(self) -> int:
-        if self.windows == "random":
+        if self.windows != "all":
             return self.n_trajectories
         return self.n_trajectories * self.windows_per_trajectory
 
@@ -259,7 +261,7 @@ class TrajectoryDataset(Dataset):
     def __getitem__(self, index: int) -> dict:
         if not 0 <= index < len(self):
             raise IndexError(f"index {index} out of range for {len(self)} windows")
-        if self.windows == "random":
+        if self.windows != "all":
             traj, start = index, int(self._starts[index])
         else:
             traj, start = divmod(index, self.windows_per_trajectory)

@@ -274,7 +274,7 @@ def train(
         config.data.path,
         "train",
         config.data.chunk_len,
-        windows="random",
+        windows=config.data.windows,
         seed=tc.seed,
         n_trajectories=config.data.n_train,
     )

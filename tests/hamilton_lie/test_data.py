@@ -39,6 +39,19 @@ def test_random_windows_are_seeded_per_epoch(tiny_h5):
     assert [a[i]["start"] for i in range(len(a))] != starts
 
 
+def test_fixed_windows_are_drawn_once(tiny_h5):
+    fixed = TrajectoryDataset(tiny_h5, "train", chunk_len=5, windows="fixed", seed=3)
+    fresh = TrajectoryDataset(tiny_h5, "train", chunk_len=5, windows="random", seed=3)
+    starts = [fixed[i]["start"] for i in range(len(fixed))]
+    assert len(fixed) == 64 and len(set(starts)) > 5
+    assert starts == [fresh[i]["start"] for i in range(len(fresh))]  # epoch 0 is the same draw
+    for epoch in (1, 7):
+        fixed.set_epoch(epoch)
+        fresh.set_epoch(epoch)
+        assert [fixed[i]["start"] for i in range(len(fixed))] == starts
+        assert [fresh[i]["start"] for i in range(len(fresh))] != starts
+
+
 def test_subset_and_dtype(tiny_h5):
     ds = TrajectoryDataset(tiny_h5, "val", chunk_len=3, n_trajectories=4, dtype=torch.float32)
     assert len(ds) == 4 * 18

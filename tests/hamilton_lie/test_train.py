@@ -134,6 +134,7 @@ def test_overrides_are_toml_or_plain_strings():
         (["train.lr=true"], "train.lr must be a number"),
         (["optimiser.lr=1"], "unknown section [optimiser]"),
         (["train.epochs=0"], "train.epochs must be at least 1"),
+        (["data.windows=all"], "data.windows must be 'random' or 'fixed'"),
     ],
 )
 def test_bad_configs(overrides, message):

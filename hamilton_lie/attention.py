@@ -66,24 +66,11 @@ class MultiheadKernelMLP(nn.Module):
     and output layers are per-head weights, all applied as batched matrix products, so the parameter
     count equals H separate MLPs. With ``fused`` (and a shared input), CPU float tensors go through
     :func:`hamilton_lie.fused.kernel_mlp`: the same MLP and derivatives in vectorised C++ loops.
-    ``gain`` stores every weight divided by it and uses it multiplied by it: the same MLP, trained by
-    Adam as if with a ``gain`` times larger learning rate.
     """
 
-    def __init__(
-        self,
-        in_dim: int,
-        heads: int,
-        width: int,
-        per_head_input: bool = False,
-        fused: bool = False,
-        gain: float = 1.0,
-    ):
+    def __init__(self, in_dim: int, heads: int, width: int, per_head_input: bool = False, fused: bool = False):
         super().__init__()
-        if not gain > 0:
-            raise ValueError(f"gain must be positive, got {gain!r}")
         self.heads, self.width, self.per_head_input, self.fused = heads, width, per_head_input, fused
-        self.gain = float(gain)
         if per_head_input:
             self.first_w = nn.Parameter(torch.empty(heads, in_dim, width))
             self.first_b = nn.Parameter(torch.zeros(heads, width))
@@ -97,32 +84,21 @@ class MultiheadKernelMLP(nn.Module):
         bound = 1 / math.sqrt(width)
         nn.init.uniform_(self.hidden_w, -bound, bound)
         nn.init.uniform_(self.out_w, -bound, bound)
-        if self.gain != 1.0:
-            # stored as w / gain and used as gain * (w / gain): the same function at initialisation, and
-            # Adam, whose steps do not depend on the gradient's scale, moves the used weights gain x faster
-            with torch.no_grad():
-                for w in self.parameters():
-                    w.div_(self.gain)
-
-    def _weights(self) -> list[torch.Tensor]:
-        first = (self.first_w, self.first_b) if self.per_head_input else (self.first.weight, self.first.bias)
-        weights = [*first, self.hidden_w, self.hidden_b, self.out_w, self.out_b]
-        return weights if self.gain == 1.0 else [self.gain * w for w in weights]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         lead = x.shape[:-2] if self.per_head_input else x.shape[:-1]
-        first_w, first_b, *tail = self._weights()
+        tail = (self.hidden_w, self.hidden_b, self.out_w, self.out_b)
         if self.per_head_input:
             xh = x.reshape(-1, self.heads, x.shape[-1]).permute(1, 2, 0)  # (H, P, n)
             out = fused_kernels.after_first_layer(
-                torch.baddbmm(first_b.unsqueeze(-1), first_w.transpose(1, 2), xh), *tail
+                torch.baddbmm(self.first_b.unsqueeze(-1), self.first_w.transpose(1, 2), xh), *tail
             )
         else:
             flat = x.reshape(-1, x.shape[-1])
             mlp = fused_kernels.reference
-            if self.fused and fused_kernels.usable(flat, first_w, tail[0]):
+            if self.fused and fused_kernels.usable(flat, self.first.weight, self.hidden_w):
                 mlp = fused_kernels.kernel_mlp
-            out = mlp(flat, first_w, first_b, *tail)
+            out = mlp(flat, self.first.weight, self.first.bias, *tail)
         return out.reshape(*lead, self.heads)
 
 
@@ -194,7 +170,6 @@ class LieSelfAttention(nn.Module):
             :mod:`hamilton_lie.head_products`, where they can (CPU, float32 or float64, a C++
             compiler): the same values and derivatives, faster, and only the pair features kept for
             the location kernels' derivatives. :class:`LieTransformer` turns it on by default.
-        kernel_gain: the location kernels' ``gain`` (:class:`MultiheadKernelMLP`).
     """
 
     def __init__(
@@ -212,7 +187,6 @@ class LieSelfAttention(nn.Module):
         projection: LinformerProjection | None = None,
         recompute_pairs: int | None = None,
         fused: bool = False,
-        kernel_gain: float = 1.0,
     ):
         super().__init__()
         if kind not in KINDS:
@@ -234,7 +208,7 @@ class LieSelfAttention(nn.Module):
         self.value = nn.Linear(dim, dim)
         self.out = nn.Linear(dim, dim)
         if kind == "pairwise" and logits != "content":
-            self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim, fused=fused, gain=kernel_gain)
+            self.location = MultiheadKernelMLP(pair_dim, heads, kernel_dim, fused=fused)
         if kind == "pairwise" and logits == "mlp":
             self.combine = MultiheadKernelMLP(2, heads, kernel_dim, per_head_input=True)
         if kind == "linformer":

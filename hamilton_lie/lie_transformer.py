@@ -171,13 +171,6 @@ class LieTransformer(nn.Module):
             network's output and its gradients are of order 1, and Adam moves each weight by about the
             learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
             100) take many steps to reach; a scale near their size starts learning the forces sooner.
-        kernel_gain: the location kernels' weights are stored divided by this and used multiplied by it
-            (1: the reference). The model computes the same function, but Adam, whose steps do not
-            depend on the gradient's scale, moves the used weights ``kernel_gain`` times faster: the same
-            as that much larger a learning rate for the location kernels alone. Their few,
-            large weights (fan-in 3 to 16) otherwise barely move in relative terms: after a spring
-            run they had changed by 2 to 6%, against 15 to 20% for the 160-wide layers
-            (benchmarks/README.md).
         fused_kernels: evaluate the location kernels (and their first and second derivatives), the
             per-head attention products and LayerNorm's second derivative with the vectorised C++
             loops of :mod:`hamilton_lie.fused`, :mod:`hamilton_lie.head_products` and
@@ -218,7 +211,6 @@ class LieTransformer(nn.Module):
         pair_distance: bool = False,
         pair_range: float | None = None,
         output_scale: float = 1.0,
-        kernel_gain: float = 1.0,
         fused_kernels: bool = True,
     ):
         super().__init__()
@@ -247,11 +239,7 @@ class LieTransformer(nn.Module):
         in_dim = len(self.scalar_features) + group.orbit_dim + (group.dim if energy == "full" else 0)
         in_dim += group.dim if self.token_location else 0
         self.embed = nn.Linear(in_dim, dim_hidden)
-        options: dict = (
-            {"kind": attention, "rank": rank}
-            if linear
-            else {"recompute_pairs": recompute_pairs, "kernel_gain": kernel_gain}
-        )
+        options: dict = {"kind": attention, "rank": rank} if linear else {"recompute_pairs": recompute_pairs}
         if attention == "linformer":
             if max_bodies is None:
                 raise ValueError("attention='linformer' needs max_bodies (the projections' width is fixed)")

@@ -104,3 +104,32 @@ def test_test_draws_evaluates_fresh_test_splits(root, tiny_h5, tmp_path):
     # the cached draws are reused: a second run gives the same numbers
     again = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0 and json.loads(out.read_text())["runs"][0]["draws"] == draws
+
+
+def test_weight_drift_rebuilds_the_initial_weights(root, tiny_h5, tmp_path):
+    """A run trained with a negligible learning rate shows no drift (so the script rebuilt exactly the
+    trainer's initial weights); the same run with the preset's rate shows drift in every kind that
+    gets a gradient."""
+    from hamilton_lie import load_config, train
+
+    runs = {}
+    for lr in ("1e-12", "1e-3"):
+        runs[lr] = tmp_path / f"lr{lr}"
+        overrides = [f"data.path={tiny_h5}", f"train.out={runs[lr]}", "train.epochs=2", f"train.lr={lr}"]
+        train(load_config("demo-mlp", overrides), progress=False)
+    out = tmp_path / "drift.json"
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "weight_drift.py"), *map(str, runs.values()),
+         "--data", str(tiny_h5), "--out", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads(out.read_text())
+    still, moved = (record[str(runs[lr])]["kinds"] for lr in ("1e-12", "1e-3"))
+    assert still.keys() == moved.keys() and len(still) >= 4
+    *trained, energy_offset = still  # the output bias: a constant in H, so no gradient reaches it
+    for kind in still:
+        assert still[kind]["change"] < 1e-9, kind  # Adam moves each weight by at most ~lr per step
+    for kind in trained:
+        assert moved[kind]["change"] > 1e-5, kind
+    assert moved[energy_offset]["change"] == 0.0

@@ -372,31 +372,3 @@ def test_pair_range_saturates_displacements_and_distances():
         _model("SE2-C4", pair_range=r)
     with pytest.raises(ValueError, match="positive"):
         _model("T2", pair_range=0.0)
-
-
-def test_kernel_gain_is_the_same_function_with_faster_location_kernels():
-    """``kernel_gain=g`` stores the location kernels' weights divided by g and uses them multiplied by g:
-    H and its vector field equal the plain model's at initialisation, and the stored weights' gradients
-    are g times larger, so Adam (invariant to the gradient's scale) moves the used weights g times faster."""
-    gain = 10.0
-    plain, scaled = _model("SE2-C4", pair_distance=True), _model("SE2-C4", pair_distance=True, kernel_gain=gain)
-    q, p, params = _inputs(2)
-    # w / g * g differs from w by round-off, which the small random model amplifies to about 1e-10
-    torch.testing.assert_close(scaled(q, p, params), plain(q, p, params), rtol=1e-8, atol=1e-10)
-    fields = hamiltonian_vector_field(scaled, q, p, params), hamiltonian_vector_field(plain, q, p, params)
-    for a, b in zip(*fields, strict=True):
-        torch.testing.assert_close(a, b, rtol=1e-8, atol=1e-10)
-    location = scaled.blocks[0].attention.location
-    torch.testing.assert_close(location.hidden_w * gain, plain.blocks[0].attention.location.hidden_w)
-    for model in (plain, scaled):
-        _, dp = hamiltonian_vector_field(model, q, p, params, create_graph=True)
-        dp.pow(2).sum().backward()  # a loss on the forces, as training takes
-    for name in ("first.weight", "hidden_w", "out_w"):
-        g_plain = plain.blocks[1].attention.location.get_parameter(name).grad
-        g_scaled = scaled.blocks[1].attention.location.get_parameter(name).grad
-        assert g_plain.abs().max() > 0
-        torch.testing.assert_close(g_scaled, gain * g_plain, rtol=1e-6, atol=1e-6 * gain * g_plain.abs().max().item())
-    elements = _exact_elements(scaled.group, MODELS["SE2-C4"][2], torch.Generator().manual_seed(6))
-    assert_equivariant(_field(scaled), scaled.group, (q.detach(), p, params), elements=elements, rtol=1e-10)
-    with pytest.raises(ValueError, match="gain must be positive"):
-        _model("T2", kernel_gain=0.0)

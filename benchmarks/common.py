@@ -23,6 +23,13 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def write_results(path: Path, record, indent: int = 2) -> None:
+    """Write ``record`` to ``path`` as JSON (creating its folder) and say where."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(record, indent=indent) + "\n")
+    print(f"\nwrote {path}")
+
+
 def sync(device) -> None:
     """Wait for queued GPU work, so that wall-clock timings include it."""
     if str(device).startswith("cuda"):

@@ -28,7 +28,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, measure, run_child, sync  # noqa: E402
+from common import markdown_table, measure, run_child, sync, write_results  # noqa: E402
 
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie import fused as fused_kernels  # noqa: E402
@@ -241,9 +241,7 @@ def main() -> None:
         results["invariance"] = rows
         print("\nInvariance error of untrained eval-mode models (float64) under Haar-random rotations")
         print(markdown_table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

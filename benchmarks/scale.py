@@ -27,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, measure, run_child  # noqa: E402
+from common import markdown_table, measure, run_child, write_results  # noqa: E402
 
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie.groups import T  # noqa: E402
@@ -153,10 +153,8 @@ def main() -> None:
     print(markdown_table(table))
     print("\nFitted exponent of time in N (N >= 256): " + ", ".join(
         f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in exponents.items()))  # fmt: skip
-    args.out.parent.mkdir(parents=True, exist_ok=True)
     machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    args.out.write_text(json.dumps({"machine": machine, "rows": rows, "time_exponents": exponents}, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_results(args.out, {"machine": machine, "rows": rows, "time_exponents": exponents})
 
 
 def train_part(args) -> None:
@@ -185,9 +183,7 @@ def train_part(args) -> None:
         "peak RSS (GiB)": f"{r['peak_rss_gib']:.2f}" if "seconds" in r else "-",
         "note": r.get("skipped", ""),
     } for r in rows]))  # fmt: skip
-    out = args.out.with_name(args.out.stem + "_train.json")
-    out.write_text(json.dumps({"rows": rows}, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_results(args.out.with_name(args.out.stem + "_train.json"), {"rows": rows})
 
 
 if __name__ == "__main__":

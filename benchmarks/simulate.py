@@ -27,7 +27,7 @@ from scipy.integrate import solve_ivp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, sync  # noqa: E402
+from common import markdown_table, sync, write_results  # noqa: E402
 
 from hamilton_lie import load_recipe  # noqa: E402
 from hamilton_lie.generate import relative_energy_error  # noqa: E402
@@ -282,9 +282,7 @@ def main() -> None:
         results["lieconv_accuracy"] = row
         print("\nThe published spring data (RK4, one step per sample) against the exact solution")
         print(markdown_table([{k: f"{v:.2e}" if isinstance(v, float) else v for k, v in row.items()}], list(row)))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,8 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from common import write_results  # noqa: E402
+
 from hamilton_lie import (  # noqa: E402
     HamiltonianDynamics,
     TrajectoryDataset,
@@ -236,9 +238,7 @@ def main() -> None:
             f"| {s['min']:.2e} to {s['max']:.2e} | {reference_at(s['n_train']):.2e} |"
         )
     if not args.quick:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps({"device": args.device, "rows": rows, "seed_medians": summary}, indent=2) + "\n")
-        print(f"\nwrote {args.out}")
+        write_results(args.out, {"device": args.device, "rows": rows, "seed_medians": summary})
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ Draw 0 is the benchmark's own test split (``--data``); draws 1..K are generated 
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 import time
@@ -29,7 +28,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table  # noqa: E402
+from common import markdown_table, write_results  # noqa: E402
 from springs import reference_at, spread, test_window_errors  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, generate_dataset, load_recipe  # noqa: E402
@@ -124,8 +123,7 @@ def main() -> None:
         for r in results
     ]
     print(markdown_table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({"systems": args.systems, "runs": results}, indent=1) + "\n")
+    write_results(args.out, {"systems": args.systems, "runs": results}, indent=1)
 
 
 if __name__ == "__main__":

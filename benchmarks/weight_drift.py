@@ -17,7 +17,6 @@ Prints a table and writes benchmarks/results/weight_drift.json.
 from __future__ import annotations
 
 import argparse
-import json
 import re
 import sys
 from collections import defaultdict
@@ -28,7 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table  # noqa: E402
+from common import markdown_table, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonLieError, check_dataset  # noqa: E402
 from hamilton_lie.evaluation import load_trained  # noqa: E402
@@ -77,9 +76,7 @@ def main() -> None:
             row[f"{Path(run).name} (step {r['step']})"] = "-" if rel is None else f"{rel:.3f}"
         rows.append(row)
     print(markdown_table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_results(args.out, record)
 
 
 if __name__ == "__main__":

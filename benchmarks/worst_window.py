@@ -14,7 +14,6 @@ Prints a table and writes benchmarks/results/worst_window.json.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table  # noqa: E402
+from common import markdown_table, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonLieError, TrajectoryDataset, check_dataset, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie.evaluation import load_trained  # noqa: E402
@@ -64,10 +63,7 @@ def main() -> None:
             row[f"force error, {run.name}"] = f"{e:.1f}"
     print(f"test system {args.system}, window starting at sample {item['start']}:\n")
     print(markdown_table(rows))
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    record = {"system": args.system, "start": item["start"], "bodies": rows, "force_error": errors}
-    args.out.write_text(json.dumps(record, indent=2) + "\n")
-    print(f"\nwrote {args.out}")
+    write_results(args.out, {"system": args.system, "start": item["start"], "bodies": rows, "force_error": errors})
 
 
 if __name__ == "__main__":

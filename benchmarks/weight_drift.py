@@ -2,8 +2,8 @@
 
 Adam moves every weight by about the learning rate per step whatever the weight's size, so layers
 with few inputs, whose initial weights are large, change little in relative terms. This script
-measures that for trained runs. It rebuilds each run's initial weights from its config and seed,
-as the trainer does (``torch.manual_seed(train.seed)`` just before building the model), and groups
+measures that for trained runs. It rebuilds each run's initial weights with the trainer's own
+:func:`hamilton_lie.train.initial_model` (the model built under the run's seed), and groups
 the weights of all blocks by their name inside the block (``att.location.hidden_w`` is every
 block's location-kernel hidden layer). Weights initialised to zero have no relative change
 and are shown as ``-``.
@@ -31,7 +31,7 @@ from common import markdown_table, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonLieError, check_dataset  # noqa: E402
 from hamilton_lie.evaluation import load_trained  # noqa: E402
-from hamilton_lie.train import build_model  # noqa: E402
+from hamilton_lie.train import initial_model  # noqa: E402
 
 
 def weight_drift(trained: torch.nn.Module, initial: torch.nn.Module) -> dict[str, dict]:
@@ -64,9 +64,7 @@ def main() -> None:
             model, config, state = load_trained(run, attrs)
         except HamiltonLieError as e:
             sys.exit(str(e))
-        torch.manual_seed(config.train.seed)
-        initial = build_model(config, attrs)
-        record[str(run)] = {"step": state["step"], "kinds": weight_drift(model, initial)}
+        record[str(run)] = {"step": state["step"], "kinds": weight_drift(model, initial_model(config, attrs))}
     kinds = list(next(iter(record.values()))["kinds"])
     rows = []
     for kind in kinds:

@@ -107,6 +107,13 @@ def build_model(config: Config, attrs: dict) -> torch.nn.Module:
     return model
 
 
+def initial_model(config: Config, attrs: dict) -> torch.nn.Module:
+    """The model a run of ``config`` starts from: :func:`build_model` under ``torch.manual_seed(train.seed)``,
+    so the same config always starts from the same weights (``benchmarks/weight_drift.py`` rebuilds them)."""
+    torch.manual_seed(config.train.seed)
+    return build_model(config, attrs)
+
+
 @dataclass(frozen=True)
 class Distributed:
     """This process's place in a ``torchrun`` job (rank 0 of 1 when run alone)."""
@@ -286,8 +293,7 @@ def train(
         seed=tc.seed + 1,
         n_trajectories=config.data.n_val,
     )
-    torch.manual_seed(tc.seed)
-    model = build_model(config, train_set.attrs)
+    model = initial_model(config, train_set.attrs)
     missing = [k for k in getattr(model, "scalar_features", ()) if k not in train_set.param_names]
     if missing:
         raise ConfigError(

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -185,19 +186,46 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
+        code = _run(args)
+    except BaseException:
+        if torch.distributed.is_initialized():
+            torch.distributed.destroy_process_group()
+        raise
+    if torch.distributed.is_initialized():
+        _leave_process_group(code)
+    return code
+
+
+def _leave_process_group(code: int) -> None:
+    """End a torchrun worker: destroy the process group, flush, and exit without interpreter
+    finalization.
+
+    With torch 2.13's gloo backend the process group and its worker threads outlive
+    ``destroy_process_group``; a worker thread that is still releasing the tensors of the last
+    collective when the interpreter finalizes cannot take the GIL and aborts the process (SIGABRT
+    after a run that succeeded, seen about once in ten runs on a loaded machine). Skipping
+    finalization avoids that; every file has been written and closed by now.
+    """
+    torch.distributed.destroy_process_group()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def _run(args: argparse.Namespace) -> int:
+    """The chosen command; HamiltonLieError becomes a one-line message and exit code 2."""
+    try:
         if args.command == "generate":
             _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force)
         elif args.command == "train":
             overrides = args.set + ([f"train.device={args.device}"] if args.device else [])
-            try:
-                result = train(load_config(args.config, overrides), resume=args.resume)
-            finally:
-                if torch.distributed.is_initialized():
-                    torch.distributed.destroy_process_group()
-            print(
-                f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
-                f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"
-            )
+            result = train(load_config(args.config, overrides), resume=args.resume)
+            if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary rather than one per rank
+                print(
+                    f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
+                    f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"
+                )
         elif args.command == "evaluate":
             _evaluate(args)
         elif args.command == "plot":

@@ -136,6 +136,15 @@ def _init_distributed(device: torch.device) -> Distributed:
     return Distributed(dist.get_rank(), dist.get_world_size())
 
 
+def _finite_everywhere(loss: torch.Tensor, ddp: Distributed) -> bool:
+    """Whether the loss is finite on every rank: a rank that stopped alone would leave the others
+    waiting in the gradient all-reduce."""
+    finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    if ddp.world > 1:
+        dist.all_reduce(finite, op=dist.ReduceOp.MIN)
+    return bool(finite.item())
+
+
 class _WindowLoss(torch.nn.Module):
     """The training objective as one module call, so that DistributedDataParallel sees one forward
     (inside it the energy is evaluated once per solver stage) and one backward per step."""
@@ -169,9 +178,14 @@ def _batches(dataset: TrajectoryDataset, order: torch.Tensor, batch_size: int, d
     DistributedSampler would) and the share's size relative to the global batch."""
     for idx in order.split(batch_size):
         mine = idx.tensor_split(ddp.world)[ddp.rank]
+        share = len(mine) / len(idx)
+        if len(mine) == 0:
+            # a short last batch can leave a rank without windows; it still has to join the gradient
+            # average, so it evaluates one window with weight zero
+            mine = idx[:1]
         batch = default_collate([dataset[int(i)] for i in mine])
         batch = {k: v for k, v in batch.items() if k not in ("trajectory", "start")}
-        yield _to(batch, dtype, device), len(mine) / len(idx)
+        yield _to(batch, dtype, device), share
 
 
 def _to(batch: dict, dtype, device) -> dict:
@@ -362,7 +376,7 @@ def train(
             for b, (batch, share) in enumerate(batches, start=batch_index):
                 # each rank's mean, weighted by its share: DDP's gradient average is then the global mean
                 loss = objective(batch) * (share * ddp.world)
-                if not torch.isfinite(loss):
+                if not _finite_everywhere(loss, ddp):
                     raise TrainingDiverged(
                         f"non-finite training loss at step {step + 1} (epoch {epoch + 1}); {last_path} keeps the "
                         "last good state: lower train.lr or set train.grad_clip"
@@ -404,4 +418,8 @@ def train(
             log.info("epoch %d: train %.3e, val %.3e", epoch, record["train_loss"] or math.nan, val)
     finally:
         bar.close()
+    if ddp.world > 1:
+        # the other ranks wait for rank 0's last validation and checkpoint, so that no process
+        # tears the process group down while another still uses it
+        dist.barrier()
     return TrainResult(run_dir, step, epoch, best, last_loss, time.perf_counter() - start, True)

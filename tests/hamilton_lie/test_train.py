@@ -191,7 +191,7 @@ def test_two_process_gloo_run_matches_one_process(tiny_h5, tmp_path, root):
          "-m", "hamilton_lie", "train", "springs-lietransformer-t2", *args],
         cwd=root, capture_output=True, text=True, timeout=300,
     )  # fmt: skip
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, _worker_lines(done.stderr)
     one = load_checkpoint(tmp_path / "one" / "last.pt")
     two = load_checkpoint(tmp_path / "two" / "last.pt")
     assert one["step"] == two["step"] == 8  # 64 windows in global batches of 20: 4 steps per epoch
@@ -199,6 +199,55 @@ def test_two_process_gloo_run_matches_one_process(tiny_h5, tmp_path, root):
         torch.testing.assert_close(two["model"][key], value, rtol=1e-9, atol=1e-12)
     metrics = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 2  # written once, by rank 0
+    assert done.stdout.count("8 steps in") == 1  # one summary, from rank 0
+
+
+def _worker_lines(stderr: str) -> str:
+    """torchrun's stderr without progress bars and its own traceback, which hide why a worker failed."""
+    lines = [x for x in stderr.replace("\r", "\n").splitlines() if x.strip() and "step/s" not in x]
+    return "\n".join(lines[:60])
+
+
+NAN_ON_RANK_1 = """
+import importlib, os, sys
+trainer = importlib.import_module("hamilton_lie.train")
+original, calls = trainer._to, [0]
+
+def poisoned(batch, dtype, device):
+    out = original(batch, dtype, device)
+    if "q" in out:  # not the nested params
+        calls[0] += 1
+        if os.environ["RANK"] == "1" and calls[0] == 6:  # rank 1 reads training batches only: step 6, epoch 2
+            out["q"][0, 0, 0, 0] = float("nan")
+    return out
+
+trainer._to = poisoned
+from hamilton_lie.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tiny_h5, tmp_path, root):
+    """Without agreement the clean rank would enter the gradient all-reduce alone and be killed there."""
+    import subprocess
+    import sys
+
+    script = tmp_path / "nan_on_rank_1.py"
+    script.write_text(NAN_ON_RANK_1)
+    sets = [f"data.path={tiny_h5}", *SMALL, "train.epochs=3", "train.batch_size=20", "train.checkpoint_every=100"]
+    args = [x for s in [*sets, f"train.out={tmp_path / 'run'}"] for x in ("--set", s)]
+    done = subprocess.run(
+        # torchrun looks at its workers every 5 s, so that the first to stop cannot have the other
+        # killed before it has spoken
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--monitor-interval=5",
+         str(script), "train", "springs-lietransformer-t2", *args],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert done.returncode != 0
+    assert done.stderr.count("error: non-finite training loss at step 6 (epoch 2)") == 2, _worker_lines(done.stderr)
+    state = load_checkpoint(tmp_path / "run" / "last.pt")
+    assert (state["epoch"], state["step"]) == (1, 4)  # written by rank 0 at the end of epoch 1
+    assert all(torch.isfinite(v).all() for v in state["model"].values())
 
 
 MANY_BODIES = """
@@ -241,3 +290,15 @@ def test_many_bodies_train_end_to_end_with_linear_cost_attention(tmp_path, syste
     )  # fmt: skip
     result = train(config, progress=False)
     assert result.finished and result.steps == 4 and math.isfinite(result.best_val_mse)
+
+
+def test_a_short_last_batch_leaves_no_rank_without_a_window(tiny_h5):
+    """Five windows in global batches of 2 over 2 ranks: the last batch has one window, so rank 1
+    evaluates a stand-in with weight zero and the weighted shares still sum to one per batch."""
+    trainer = importlib.import_module("hamilton_lie.train")
+    data = TrajectoryDataset(tiny_h5, "train", 5, seed=0)
+    order = torch.arange(5)
+    ranks = [list(trainer._batches(data, order, 2, torch.float64, "cpu", trainer.Distributed(r, 2))) for r in range(2)]
+    shares = [[share for _, share in batches] for batches in ranks]
+    assert shares == [[0.5, 0.5, 1.0], [0.5, 0.5, 0.0]]
+    assert [b["q"].shape[0] for b, _ in ranks[1]] == [1, 1, 1]

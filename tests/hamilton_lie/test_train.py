@@ -179,19 +179,11 @@ def test_cli_rejects_a_corrupted_or_foreign_checkpoint(tiny_h5, tmp_path, capsys
 
 def test_two_process_gloo_run_matches_one_process(tiny_h5, tmp_path, root):
     """torchrun with 2 CPU processes (gloo) against one process with the same global batch, float64."""
-    import subprocess
-    import sys
-
     # 64 windows in global batches of 21: the last batch holds one window, so rank 1 has none there
     sets = [f"data.path={tiny_h5}", *SMALL, "train.epochs=2", "train.dtype=float64", "train.batch_size=21"]
     single = load_config("springs-lietransformer-t2", [*sets, f"train.out={tmp_path / 'one'}"])
     train(single, progress=False)
-    args = [x for s in [*sets, f"train.out={tmp_path / 'two'}"] for x in ("--set", s)]
-    done = subprocess.run(
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-         "-m", "hamilton_lie", "train", "springs-lietransformer-t2", *args],
-        cwd=root, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    done = _torchrun(root, ["-m", "hamilton_lie"], [*sets, f"train.out={tmp_path / 'two'}"])
     assert done.returncode == 0, _worker_lines(done.stderr)
     one = load_checkpoint(tmp_path / "one" / "last.pt")
     two = load_checkpoint(tmp_path / "two" / "last.pt")
@@ -201,6 +193,20 @@ def test_two_process_gloo_run_matches_one_process(tiny_h5, tmp_path, root):
     metrics = (tmp_path / "two" / "metrics.jsonl").read_text().splitlines()
     assert len(metrics) == 2  # written once, by rank 0
     assert done.stdout.count("8 steps in") == 1  # one summary, from rank 0
+
+
+def _torchrun(root, launch: list[str], sets: list[str]):
+    """``hamilton-lie train springs-lietransformer-t2`` with ``--set`` overrides, in 2 CPU processes
+    under torchrun; ``launch``: torchrun options and what it runs (``-m hamilton_lie`` or a script)."""
+    import subprocess
+    import sys
+
+    args = [x for s in sets for x in ("--set", s)]
+    return subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", *launch,
+         "train", "springs-lietransformer-t2", *args],
+        cwd=root, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
 
 
 def _worker_lines(stderr: str) -> str:
@@ -231,20 +237,12 @@ sys.exit(main(sys.argv[1:]))
 
 def test_a_nan_on_one_rank_stops_every_rank_at_the_same_step(tiny_h5, tmp_path, root):
     """Without agreement the clean rank would enter the gradient all-reduce alone and be killed there."""
-    import subprocess
-    import sys
-
     script = tmp_path / "nan_on_rank_1.py"
     script.write_text(NAN_ON_RANK_1)
     sets = [f"data.path={tiny_h5}", *SMALL, "train.epochs=3", "train.batch_size=20", "train.checkpoint_every=100"]
-    args = [x for s in [*sets, f"train.out={tmp_path / 'run'}"] for x in ("--set", s)]
-    done = subprocess.run(
-        # torchrun looks at its workers every 5 s, so that the first to stop cannot have the other
-        # killed before it has spoken
-        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "--monitor-interval=5",
-         str(script), "train", "springs-lietransformer-t2", *args],
-        cwd=root, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    # torchrun looks at its workers every 5 s, so that the first to stop cannot have the other
+    # killed before it has spoken
+    done = _torchrun(root, ["--monitor-interval=5", str(script)], [*sets, f"train.out={tmp_path / 'run'}"])
     assert done.returncode != 0
     assert done.stderr.count("error: non-finite training loss at step 6 (epoch 2)") == 2, _worker_lines(done.stderr)
     state = load_checkpoint(tmp_path / "run" / "last.pt")

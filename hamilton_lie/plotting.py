@@ -51,6 +51,7 @@ def _figure(ncols: int = 1, height: float = 3.6, width: float = WIDTH) -> tuple[
 
 
 _CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+_LINE_STYLES = ["o-", "s--", "^-."]
 
 
 def _colours(n: int) -> list:
@@ -231,8 +232,8 @@ def data_efficiency(
         runs = [(r["n_train"], r[metric]) for r in rows if r["model"] == model]
         sizes = sorted({n for n, _ in runs})
         medians = [float(np.median([v for m, v in runs if m == n])) for n in sizes]
-        # once the colours repeat, a dashed line and square markers tell the models apart
-        style = "o-" if i < len(_CYCLE) else "s--"
+        # each time the colours come round again, another line and marker style tells the models apart
+        style = _LINE_STYLES[i // len(_CYCLE) % len(_LINE_STYLES)]
         ax.plot(sizes, medians, style, color=colour, label=model)
         if len(runs) > len(sizes):
             ax.scatter(*zip(*runs, strict=True), s=10, color=colour, alpha=0.5)

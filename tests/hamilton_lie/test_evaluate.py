@@ -126,13 +126,14 @@ def test_data_efficiency_draws_the_median_over_seeds_and_every_run():
 
 
 def test_data_efficiency_tells_apart_models_whose_colours_repeat():
-    """More models than colours: the later ones are dashed with square markers, and every style differs."""
-    rows = [{"model": f"m{i}", "n_train": n, "test_mse_5": 1e-3 / (i + 1)} for i in range(10) for n in (100, 400)]
+    """More models than twice the colours (the springs study has 18): every model's style differs."""
+    rows = [{"model": f"m{i:02d}", "n_train": n, "test_mse_5": 1e-3 / (i + 1)} for i in range(20) for n in (100, 400)]
     (ax,) = plotting.data_efficiency(rows).axes
     styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.lines}
-    assert len(styles) == 10
-    assert [line.get_linestyle() for line in ax.lines].count("--") == 2
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i}" for i in range(10)]
+    assert len(styles) == 20
+    assert [line.get_linestyle() for line in ax.lines].count("--") == 8
+    assert [line.get_linestyle() for line in ax.lines].count("-.") == 4
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i:02d}" for i in range(20)]
 
 
 def test_figures_have_labelled_axes(mlp_run, oriented_h5):

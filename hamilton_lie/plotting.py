@@ -199,14 +199,25 @@ def trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: s
 
 
 def training_curves(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
-    """Training loss and validation MSE per epoch, from ``metrics.jsonl`` records, for each run."""
+    """Training loss and validation MSE per epoch, from ``metrics.jsonl`` records, for each run; beside
+    them each epoch's largest gradient norm, where the records hold it (runs trained before the trainer
+    recorded it do not), since a blow-up shows there first."""
     runs = _runs(histories)
-    fig, (ax,) = _figure()
+    with_norms = any("grad_norm_max" in r for records in runs.values() for r in records)
+    fig, axes = _figure(2 if with_norms else 1)
     for (label, records), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         epochs = [r["epoch"] for r in records]
-        ax.plot(epochs, _positive(r["train_loss"] for r in records), color=colour, alpha=0.6, label=f"{label} train")
-        ax.plot(epochs, _positive(r["val_mse"] for r in records), color=colour, linestyle="--", label=f"{label} val")
-    _finish(ax, "epoch", "window MSE", "training")
+        axes[0].plot(
+            epochs, _positive(r["train_loss"] for r in records), color=colour, alpha=0.6, label=f"{label} train"
+        )
+        axes[0].plot(
+            epochs, _positive(r["val_mse"] for r in records), color=colour, linestyle="--", label=f"{label} val"
+        )
+        if with_norms:
+            axes[1].plot(epochs, _positive(r.get("grad_norm_max") for r in records), color=colour, label=label)
+    _finish(axes[0], "epoch", "window MSE", "training")
+    if with_norms:
+        _finish(axes[1], "epoch", "largest gradient norm in the epoch", "gradients")
     return fig
 
 

@@ -19,7 +19,9 @@ metrics. With deterministic lifts (T(d), the trivial group, MLPs) the result equ
 run with the same global batch to floating-point tolerance; random lifts are drawn per rank.
 
 Run folder: ``config.toml`` (the resolved config), ``last.pt``, ``best.pt`` (dicts with ``model``,
-``optimizer``, ``scheduler``, ``step``, ``epoch``, ...), ``metrics.jsonl`` (one JSON object per epoch).
+``optimizer``, ``scheduler``, ``step``, ``epoch``, ...), ``metrics.jsonl`` (one JSON object per epoch:
+``epoch``, ``step``, ``train_loss`` (mean over the epoch's steps), ``grad_norm_max`` (the largest
+gradient norm of those steps, before clipping), ``val_mse``, ``lr``, ``seconds``).
 """
 
 from __future__ import annotations
@@ -370,7 +372,7 @@ def train(
         while epoch < tc.epochs:
             train_set.set_epoch(epoch)
             order = torch.randperm(len(train_set), generator=torch.Generator().manual_seed(tc.seed * 1_000_003 + epoch))
-            losses = []
+            losses, grad_norms = [], []
             remaining = order[batch_index * tc.batch_size :]
             batches = _batches(train_set, remaining, tc.batch_size, dtype, device, ddp)
             for b, (batch, share) in enumerate(batches, start=batch_index):
@@ -383,12 +385,15 @@ def train(
                     )
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
-                if tc.grad_clip is not None:
-                    torch.nn.utils.clip_grad_norm_(model.parameters(), tc.grad_clip)
+                # the norm before clipping is recorded either way: a blow-up shows first in it
+                grad_norm = torch.nn.utils.clip_grad_norm_(
+                    model.parameters(), math.inf if tc.grad_clip is None else tc.grad_clip
+                )
                 optimizer.step()
                 step += 1
                 last_loss = float(loss.detach())
                 losses.append(last_loss)
+                grad_norms.append(float(grad_norm))
                 bar.update(1)
                 bar.set_postfix(loss=f"{last_loss:.3e}", epoch=epoch + 1)
                 if step % tc.checkpoint_every == 0 and ddp.main:
@@ -405,6 +410,7 @@ def train(
                 "epoch": epoch,
                 "step": step,
                 "train_loss": sum(losses) / len(losses) if losses else None,
+                "grad_norm_max": max(grad_norms) if grad_norms else None,
                 "val_mse": val,
                 "lr": optimizer.param_groups[0]["lr"],
                 "seconds": time.perf_counter() - start,

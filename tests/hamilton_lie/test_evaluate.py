@@ -136,6 +136,17 @@ def test_data_efficiency_tells_apart_models_whose_colours_repeat():
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i:02d}" for i in range(20)]
 
 
+def test_training_curves_show_gradient_norms_where_the_records_have_them(mlp_run):
+    history = plotting.load_run(mlp_run)["history"]
+    assert all(r["grad_norm_max"] > 0 for r in history)
+    fig = plotting.training_curves({"a": history})
+    assert len(fig.axes) == 2
+    (line,) = fig.axes[1].lines
+    assert list(line.get_ydata()) == [r["grad_norm_max"] for r in history]
+    older = [{k: v for k, v in r.items() if k != "grad_norm_max"} for r in history]
+    assert len(plotting.training_curves({"old": older}).axes) == 1
+
+
 def test_figures_have_labelled_axes(mlp_run, oriented_h5):
     metrics, examples = evaluate(mlp_run, oriented_h5, rollout_steps=10, n_trajectories=8)
     history = plotting.load_run(mlp_run)["history"]

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import pytest
 import torch
+from torch.utils.data import default_collate
 
 from hamilton_lie import (
     ConfigError,
@@ -20,7 +21,7 @@ from hamilton_lie import (
     train,
 )
 from hamilton_lie.cli import main
-from hamilton_lie.train import evaluate_mse
+from hamilton_lie.train import evaluate_mse, initial_model, window_loss
 
 SMALL = ["model.dim_hidden=16", "model.num_layers=1", "model.num_heads=2", "train.batch_size=16"]
 
@@ -48,6 +49,29 @@ def test_training_lowers_the_loss(tiny_h5, tmp_path):
     records = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
     assert [r["epoch"] for r in records] == list(range(1, 13))
     assert (tmp_path / "run" / "best.pt").exists() and (tmp_path / "run" / "config.toml").exists()
+
+
+def test_metrics_record_the_largest_gradient_norm_before_clipping(tiny_h5, tmp_path):
+    """The recorded norm of the first step against one computed here from the same start (the seeded
+    initial model and epoch 0's windows) through autograd, with clipping on so that a norm recorded
+    after clipping (1e-9) would fail. All windows form one batch, so the batch order cannot matter."""
+    n = len(TrajectoryDataset(tiny_h5, "train", 5, windows="random", seed=0))
+    extra = ["train.epochs=1", f"train.batch_size={n}", "train.grad_clip=1e-9"]
+    config = _config(tiny_h5, tmp_path / "run", *extra)
+    train(config, progress=False)
+    (record,) = [json.loads(line) for line in (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()]
+
+    windows = TrajectoryDataset(tiny_h5, "train", 5, windows="random", seed=config.train.seed)
+    windows.set_epoch(0)
+    batch = default_collate([windows[i] for i in range(n)])
+    batch = {k: batch[k].float() for k in ("q", "p", "t")} | {
+        "params": {k: v.float() for k, v in batch["params"].items()}
+    }
+    model = initial_model(config, windows.attrs)
+    window_loss(HamiltonianDynamics(model), batch, "rk4", 1).backward()
+    norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))
+    assert float(norm) > 1e3 * config.train.grad_clip
+    assert math.isclose(record["grad_norm_max"], float(norm), rel_tol=1e-4), (record["grad_norm_max"], float(norm))
 
 
 @pytest.mark.parametrize("killed_at", [5, 7])

@@ -21,7 +21,7 @@ from hamilton_lie import (
     train,
 )
 from hamilton_lie.cli import main
-from hamilton_lie.train import evaluate_mse, initial_model, window_loss
+from hamilton_lie.train import _to, evaluate_mse, initial_model, window_loss
 
 SMALL = ["model.dim_hidden=16", "model.num_layers=1", "model.num_heads=2", "train.batch_size=16"]
 
@@ -63,10 +63,7 @@ def test_metrics_record_the_largest_gradient_norm_before_clipping(tiny_h5, tmp_p
 
     windows = TrajectoryDataset(tiny_h5, "train", 5, windows="random", seed=config.train.seed)
     windows.set_epoch(0)
-    batch = default_collate([windows[i] for i in range(n)])
-    batch = {k: batch[k].float() for k in ("q", "p", "t")} | {
-        "params": {k: v.float() for k, v in batch["params"].items()}
-    }
+    batch = _to(default_collate([windows[i] for i in range(n)]), torch.float32, "cpu")
     model = initial_model(config, windows.attrs)
     window_loss(HamiltonianDynamics(model), batch, "rk4", 1).backward()
     norm = torch.linalg.vector_norm(torch.stack([p.grad.norm() for p in model.parameters() if p.grad is not None]))

@@ -6,10 +6,14 @@ rollout from each window's first state with torchdiffeq rk4 on the data grid (4 
 gradient evaluations with create_graph), MSE over the window, backward, Adam. Inputs are drawn from
 the spring benchmark's distributions and integrated by the simulator (no dataset file needed).
 The model as built (fused location kernels, on the CPU) and the same model with its location kernels
-as PyTorch operations are stepped alternately, and both medians are reported.
+as PyTorch operations are stepped alternately, and both medians are reported. On a GPU the profiled
+step also counts its kernel launches and their summed run time: a step whose kernels keep the GPU
+busy for a small part of its wall time is bound by launching them, not by arithmetic. ``--batches``
+then times the step at other batch sizes (median of 3 after a warm-up), which shows how much of
+that launch cost a larger batch absorbs.
 
 Usage:
-    python benchmarks/train_step.py [--device cuda] [--repeats 10] [--quick]
+    python benchmarks/train_step.py [--device cuda] [--repeats 10] [--quick] [--batches 100 400 1600]
 
 Prints a table and writes benchmarks/results/train_step[_DEVICE].json.
 """
@@ -64,12 +68,31 @@ def matmul_peak(device, size: int, repeats: int) -> float:
     return 2 * size**3 * repeats / (time.perf_counter() - start)
 
 
+def batch_scaling(step, batches: list[int], device, repeats: int = 3) -> list[dict]:
+    """Median seconds of ``step(True, data)`` (the model as built) at each batch size, after a warm-up."""
+    rows = []
+    for batch in batches:
+        data = batch_of_windows(batch, device)
+        times = []
+        for i in range(repeats + 1):
+            sync(device)
+            start = time.perf_counter()
+            step(True, data)
+            sync(device)
+            if i:
+                times.append(time.perf_counter() - start)
+        seconds = statistics.median(times)
+        rows.append({"batch": batch, "median_step_seconds": seconds, "windows_per_second": batch / seconds})
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--repeats", type=int, default=10)
     parser.add_argument("--quick", action="store_true", help="batch 10, 2 repeats: a smoke test")
     parser.add_argument("--out", type=Path)
+    parser.add_argument("--batches", nargs="+", type=int, default=[], help="also time the step at these batch sizes")
     args = parser.parse_args()
     device = torch.device(args.device)
     batch, repeats = (10, 2) if args.quick else (100, args.repeats)
@@ -86,7 +109,7 @@ def main() -> None:
         ).to(device)  # fmt: skip
         variants[fused] = (model, HamiltonianDynamics(model), torch.optim.Adam(model.parameters(), lr=1e-3))
 
-    def step(fused: bool) -> None:
+    def step(fused: bool, data: dict = data) -> None:
         _, dynamics, optimizer = variants[fused]
         loss = window_loss(dynamics, data, "rk4", 1)
         optimizer.zero_grad(set_to_none=True)
@@ -100,6 +123,7 @@ def main() -> None:
     with torch.profiler.profile(with_flops=True) as prof:
         step(True)
     flops = sum(event.flops for event in prof.key_averages() if event.flops)
+    kernels = [e for e in prof.events() if e.device_type == torch.autograd.DeviceType.CUDA]
     times = {fused: [] for fused in variants}
     for _ in range(repeats):
         for fused in variants:
@@ -122,6 +146,9 @@ def main() -> None:
         "achieved_gflop_per_s": flops / seconds / 1e9,
         "matmul_peak_gflop_per_s": peak / 1e9,
         "fraction_of_peak": flops / seconds / peak,
+        # the profiled step's kernels (GPU only); their time against the step's shows how busy the GPU is
+        "gpu_kernels": len(kernels) if device.type == "cuda" else None,
+        "gpu_kernel_seconds": sum(e.device_time for e in kernels) / 1e6 if device.type == "cuda" else None,
         "torch": torch.__version__,
         "platform": platform.platform(),
     }
@@ -132,6 +159,16 @@ def main() -> None:
     print("| " + " | ".join(cols) + " |")
     print("|" + "|".join("---" for _ in cols) + "|")
     print("| " + " | ".join(f"{row[c]:.3g}" if isinstance(row[c], float) else str(row[c]) for c in cols) + " |")
+    if row["gpu_kernels"] is not None:
+        print(
+            f"\nprofiled step: {row['gpu_kernels']} GPU kernels running {row['gpu_kernel_seconds']:.3f} s in all "
+            f"(the GPU busy for {row['gpu_kernel_seconds'] / seconds:.0%} of a median step)"
+        )
+    if args.batches:
+        row["batch_scaling"] = batch_scaling(step, args.batches, device)
+        print("\n| batch | median step (s) | windows/s |\n|---|---|---|")
+        for r in row["batch_scaling"]:
+            print(f"| {r['batch']} | {r['median_step_seconds']:.3g} | {r['windows_per_second']:.0f} |")
     out = (
         args.out
         or ROOT / "benchmarks" / "results" / f"train_step{'' if device.type == 'cpu' else '_' + device.type}.json"

@@ -16,7 +16,7 @@ import torch
         ("simulate.py", ["--quick", "--part", "speed", "--part", "lieconv"]),
         ("model.py", ["--quick", "--part", "throughput", "--part", "invariance", "--part", "scaling"]),
         ("scale.py", ["--quick"]),
-        ("train_step.py", ["--quick"]),
+        ("train_step.py", ["--quick", "--batches", "4", "8"]),
         ("springs.py", ["--quick", "--models", "t2", "mlp", "--seeds", "0", "1"]),
     ],
 )
@@ -28,6 +28,9 @@ def test_benchmark_script_runs(root, tmp_path, script, args):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     assert "|" in done.stdout  # printed a table
+    if script == "train_step.py":
+        scaling = json.loads((tmp_path / "out.json").read_text())["batch_scaling"]
+        assert [r["batch"] for r in scaling] == [4, 8] and all(r["median_step_seconds"] > 0 for r in scaling)
 
 
 @pytest.mark.slow

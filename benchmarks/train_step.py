@@ -33,7 +33,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import sync  # noqa: E402
+from common import measure, sync  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, get_model, window_loss  # noqa: E402
 from simulators import SpringSystem, integrate  # noqa: E402
@@ -73,15 +73,8 @@ def batch_scaling(step, batches: list[int], device, repeats: int = 3) -> list[di
     rows = []
     for batch in batches:
         data = batch_of_windows(batch, device)
-        times = []
-        for i in range(repeats + 1):
-            sync(device)
-            start = time.perf_counter()
-            step(True, data)
-            sync(device)
-            if i:
-                times.append(time.perf_counter() - start)
-        seconds = statistics.median(times)
+        # each call ends synchronised, so the next one's clock starts on an idle GPU
+        seconds = measure(lambda data=data: (step(True, data), sync(device)), repeats)["seconds"]
         rows.append({"batch": batch, "median_step_seconds": seconds, "windows_per_second": batch / seconds})
     return rows
 

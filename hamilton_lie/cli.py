@@ -1,7 +1,8 @@
 """The ``hamilton-lie`` command: a thin shell over the library.
 
-It parses arguments, calls library functions, owns the progress bars and the exit codes:
-0 on success, 2 on bad input (one line on stderr naming the file and the problem).
+It parses arguments, calls library functions, owns the progress bars and the exit codes: 0 on success,
+2 on bad input (one line on stderr naming the file and the problem). The library is imported only
+when a command runs, so ``hamilton-lie --help`` answers at once.
 """
 
 from __future__ import annotations
@@ -14,21 +15,41 @@ import shutil
 import sys
 from pathlib import Path
 
-import torch.distributed
-from tqdm import tqdm
-
-from .config import load_config, parse_config, preset_names
-from .data import check_dataset
-from .errors import HamiltonLieError
-from .evaluation import evaluate, format_metrics, resolve_checkpoint, write_evaluation
-from .generate import check_output, generate_dataset
-from .plotting import write_figures
-from .recipes import load_recipe
-from .train import load_checkpoint, train
+from ._errors import HamiltonLieError
+from ._presets import preset_names
 
 DEMO_RECIPE = Path("datasets/demo.toml")
 DEMO_DIR = Path("runs/demo")
 DEMO_MODELS = {"se2": "demo-se2", "mlp": "demo-mlp"}  # run folder name -> preset
+
+
+class _Bar:
+    """A tqdm bar on stderr that appears with the first progress, so that input errors found before any
+    work print only their one line."""
+
+    def __init__(self, desc: str, unit: str, total: int | None = None):
+        self.desc, self.unit, self.total, self.bar = desc, unit, total, None
+
+    def update(self, n: int = 1, initial: int = 0, total: int | None = None, **postfix) -> None:
+        if self.bar is None:
+            from tqdm import tqdm
+
+            self.bar = tqdm(total=total or self.total, initial=initial, unit=self.unit, desc=self.desc, file=sys.stderr)
+        self.bar.update(n)
+        if postfix:
+            self.bar.set_postfix(**postfix)
+
+    def training(self, progress) -> None:
+        """The ``progress`` callback of :func:`hamilton_lie.training.train`."""
+        start = progress.step - 1 if self.bar is None else 0
+        self.update(1, initial=start, total=progress.total, loss=f"{progress.loss:.3e}", epoch=progress.epoch)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _resolve_recipe(name: str) -> Path:
@@ -40,10 +61,12 @@ def _resolve_recipe(name: str) -> Path:
 
 
 def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> Path:
+    from .data import check_output, generate_dataset, load_recipe
+
     recipe = load_recipe(recipe_path)
     out = check_output(out or recipe_path.with_suffix(".h5"), force)
     total = sum(n for _, n in recipe.splits.items())
-    with tqdm(total=total, unit="traj", desc=f"generate {recipe_path.stem}", file=sys.stderr) as bar:
+    with _Bar(f"generate {recipe_path.stem}", "traj", total) as bar:
         result = generate_dataset(recipe, out, device=device, force=force, progress=bar.update)
     print(
         f"wrote {result.path} ({result.size_bytes / 2**20:.1f} MiB, {result.n_trajectories} trajectories, "
@@ -53,6 +76,8 @@ def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> 
 
 
 def _info(path: Path) -> None:
+    from .data import check_dataset
+
     info = check_dataset(path, full=True)
     a = info.attrs
     rows = [
@@ -70,32 +95,37 @@ def _info(path: Path) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-class _LazyBar:
-    """A progress bar over rolled-out systems that appears with the first progress, so that input
-    errors found before any work print only their one line."""
+def _train(config, resume: bool = False):
+    """Train with a bar; under torchrun every process joins the job and rank 0 reports."""
+    from .training import Distributed, train
 
-    def __init__(self, desc: str):
-        self.desc, self.bar = desc, None
+    ddp = Distributed.from_environment()
+    with _Bar(Path(config.train.out).name, "step") as bar:
+        result = train(config, resume=resume, progress=bar.training if ddp.main else None, distributed=ddp)
+    return result, ddp
 
-    def update(self, n: int) -> None:
-        if self.bar is None:
-            self.bar = tqdm(unit="system", desc=self.desc, file=sys.stderr)
-        self.bar.update(n)
 
-    def __enter__(self):
-        return self
+def _train_command(args) -> None:
+    from .training import load_config
 
-    def __exit__(self, *exc) -> None:
-        if self.bar is not None:
-            self.bar.close()
+    overrides = args.set + ([f"train.device={args.device}"] if args.device else [])
+    result, ddp = _train(load_config(args.config, overrides), resume=args.resume)
+    if ddp.main:  # under torchrun, one summary rather than one per rank
+        print(
+            f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
+            f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"
+        )
 
 
 def _evaluate(args) -> None:
+    from .analysis import evaluate, format_metrics, write_evaluation
+    from .training import load_checkpoint, parse_config, resolve_checkpoint
+
     if args.rollout_steps < 2:
         raise HamiltonLieError(f"--rollout-steps must be at least 2, got {args.rollout_steps}")
     checkpoint = resolve_checkpoint(args.checkpoint)
     data = args.data or Path(parse_config(load_checkpoint(checkpoint).get("config", {}), str(checkpoint)).data.path)
-    with _LazyBar("evaluate rollouts") as bar:
+    with _Bar("evaluate rollouts", "system") as bar:
         metrics, examples = evaluate(
             checkpoint, data, args.rollout_steps, args.n_trajectories, args.device, args.seed, progress=bar.update
         )
@@ -104,10 +134,28 @@ def _evaluate(args) -> None:
     print(f"wrote {path} and {path.with_name('rollouts.npz')}")
 
 
+def _plot(args) -> None:
+    from .plotting import write_figures
+
+    out = args.out or (args.runs[0] / "figures" if len(args.runs) == 1 else None)
+    if out is None:
+        raise HamiltonLieError("plot: give --out when plotting several runs")
+    formats = ("png", "pdf") if args.pdf else ("png",)
+    try:
+        written = write_figures(args.runs, out, formats)
+    except FileNotFoundError as e:
+        raise HamiltonLieError(str(e)) from None
+    print(f"wrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
+
+
 def _demo(args) -> None:
     """Generate, train both demo models, evaluate them, draw the figures and print the summary table.
 
     The demo owns ``out_dir``: its earlier runs there are replaced."""
+    from .analysis import evaluate, format_metrics, write_evaluation
+    from .plotting import write_figures
+    from .training import load_config
+
     if not args.recipe.exists():
         raise HamiltonLieError(f"{args.recipe}: demo recipe not found; run from the repository root")
     out_dir = args.out_dir
@@ -120,12 +168,12 @@ def _demo(args) -> None:
             shutil.rmtree(run_dir)
         overrides = [f"data.path={data}", f"train.out={run_dir}", f"train.device={args.device}"]
         overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
-        result = train(load_config(preset, overrides))
+        result, _ = _train(load_config(preset, overrides))
         print(
             f"{name}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.0f} s, "
             f"best validation MSE {result.best_val_mse:.3e}"
         )
-        with _LazyBar(f"evaluate {name}") as bar:
+        with _Bar(f"evaluate {name}", "system") as bar:
             metrics, examples = evaluate(run_dir, data, rollout_steps=None, device=args.device, progress=bar.update)
         write_evaluation(run_dir, metrics, examples)
         runs[f"{name} ({preset})"] = metrics
@@ -165,10 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--seed", type=int, default=0, help="seeds test windows, group elements and rotations")
 
     pl = sub.add_parser("plot", help="draw the figures of one or more evaluated runs")
-    pl.add_argument(
-        "runs", nargs="+", type=Path,
-        help="run folders (several are drawn side by side), or the data-efficiency benchmark's JSON",
-    )  # fmt: skip
+    pl.add_argument("runs", nargs="+", type=Path, help="run folders (several are drawn side by side)")
     pl.add_argument("--out", type=Path, help="output folder (default: RUN/figures for one run)")
     pl.add_argument("--pdf", action="store_true", help="also write PDF")
 
@@ -182,31 +227,44 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+COMMANDS = {
+    "generate": lambda args: _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force),
+    "info": lambda args: _info(args.file),
+    "train": _train_command,
+    "evaluate": _evaluate,
+    "plot": _plot,
+    "demo": _demo,
+}
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
     try:
         code = _run(args)
     except BaseException:
-        if torch.distributed.is_initialized():
-            torch.distributed.destroy_process_group()
+        _end_process_group(None)
         raise
-    if torch.distributed.is_initialized():
-        _leave_process_group(code)
+    _end_process_group(code)
     return code
 
 
-def _leave_process_group(code: int) -> None:
-    """End a torchrun worker: destroy the process group, flush, and exit without interpreter
-    finalization.
+def _end_process_group(code: int | None) -> None:
+    """Leave a torchrun job's process group, if this process joined one.
 
-    With torch 2.13's gloo backend the process group and its worker threads outlive
+    After a run that finished (``code`` given), destroy the group, flush, and exit without interpreter
+    finalization: with torch 2.13's gloo backend the process group and its worker threads outlive
     ``destroy_process_group``; a worker thread that is still releasing the tensors of the last
     collective when the interpreter finalizes cannot take the GIL and aborts the process (SIGABRT
     after a run that succeeded: 3 of 24 two-process runs on a loaded 2-core machine, none of 95 with
     this exit). Skipping finalization avoids that; every file has been written and closed by now.
     """
-    torch.distributed.destroy_process_group()
+    distributed = sys.modules.get("torch.distributed")
+    if distributed is None or not distributed.is_initialized():
+        return
+    distributed.destroy_process_group()
+    if code is None:
+        return
     logging.shutdown()
     sys.stdout.flush()
     sys.stderr.flush()
@@ -216,32 +274,7 @@ def _leave_process_group(code: int) -> None:
 def _run(args: argparse.Namespace) -> int:
     """The chosen command; HamiltonLieError becomes a one-line message and exit code 2."""
     try:
-        if args.command == "generate":
-            _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force)
-        elif args.command == "train":
-            overrides = args.set + ([f"train.device={args.device}"] if args.device else [])
-            result = train(load_config(args.config, overrides), resume=args.resume)
-            if os.environ.get("RANK", "0") == "0":  # under torchrun, one summary rather than one per rank
-                print(
-                    f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
-                    f"last training loss {result.last_train_loss:.3e}, best validation MSE {result.best_val_mse:.3e}"
-                )
-        elif args.command == "evaluate":
-            _evaluate(args)
-        elif args.command == "plot":
-            out = args.out or (args.runs[0] / "figures" if len(args.runs) == 1 else None)
-            if out is None:
-                raise HamiltonLieError("plot: give --out when plotting several runs")
-            formats = ("png", "pdf") if args.pdf else ("png",)
-            try:
-                written = write_figures(args.runs, out, formats)
-            except FileNotFoundError as e:
-                raise HamiltonLieError(str(e)) from None
-            print(f"wrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
-        elif args.command == "info":
-            _info(args.file)
-        elif args.command == "demo":
-            _demo(args)
+        COMMANDS[args.command](args)
     except HamiltonLieError as e:
         print(f"hamilton-lie: error: {e}", file=sys.stderr)
         return 2

@@ -1,11 +1,11 @@
 """Figures of the diagnostics, each returned as a matplotlib ``Figure``.
 
-The functions read what ``hamilton-lie evaluate`` writes (``metrics.json`` as a dict, ``rollouts.npz``
-as a dict of arrays), the trainer's ``metrics.jsonl`` and the data-efficiency benchmark's rows, so a
-notebook can draw from files or from :func:`hamilton_lie.evaluation.evaluate` directly. Figures are
-built without pyplot (no global state, nothing opened on screen); in a notebook a returned figure
-shows itself, and ``fig.savefig(path)`` writes it. Several runs passed as ``{label: metrics}`` are
-drawn side by side in one figure with one colour each.
+The functions draw metrics only: what ``hamilton-lie evaluate`` writes (``metrics.json`` as a dict,
+``rollouts.npz`` as a dict of arrays) and the trainer's ``metrics.jsonl``, so a notebook can draw from
+files or from :func:`hamilton_lie.analysis.evaluate` directly. Figures are built without pyplot (no
+global state, nothing opened on screen); in a notebook a returned figure shows itself, and
+``fig.savefig(path)`` writes it. Several runs passed as ``{label: metrics}`` are drawn side by side in
+one figure with one colour each.
 
 Quantities are in the simulators' units (dimensionless; G = 1, unit masses and spring constants of
 order one), which the axis labels call "sim. units".
@@ -14,7 +14,7 @@ Example:
     >>> import numpy as np
     >>> t = np.linspace(0, 1, 5).tolist()
     >>> band = {"median": [0, 1e-3, 2e-3, 3e-3, 4e-3], "q25": [0] * 5, "q75": [1e-2] * 5, "geomean": [0] * 5}
-    >>> fig = rollout_error({"model": {"t": t, "rollout_rel_error": band}})
+    >>> fig = plot_rollout_error({"model": {"t": t, "rollout_rel_error": band}})
     >>> fig.axes[0].get_yscale()
     'log'
 """
@@ -29,14 +29,13 @@ import numpy as np
 from matplotlib.figure import Figure
 
 __all__ = [
-    "data_efficiency",
-    "energy",
     "load_run",
-    "momentum_drift",
-    "rollout_error",
-    "rotation",
-    "training_curves",
-    "trajectories",
+    "plot_energy_drift",
+    "plot_momentum_drift",
+    "plot_rollout_error",
+    "plot_rotation_robustness",
+    "plot_trajectories",
+    "plot_training",
     "write_figures",
 ]
 
@@ -51,7 +50,6 @@ def _figure(ncols: int = 1, height: float = 3.6, width: float = WIDTH) -> tuple[
 
 
 _CYCLE = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
-_LINE_STYLES = ["o-", "s--", "^-."]
 
 
 def _colours(n: int) -> list:
@@ -91,7 +89,7 @@ def _runs(runs: Mapping | dict) -> dict:
     return dict(runs)
 
 
-def rollout_error(runs: Mapping[str, Mapping]) -> Figure:
+def plot_rollout_error(runs: Mapping[str, Mapping]) -> Figure:
     """Relative rollout error against time, log scale: median and interquartile band per run.
 
     Arguments:
@@ -118,7 +116,7 @@ def _panels(runs: Mapping[str, Mapping], key: str, panels: Sequence[tuple[str, s
     return fig
 
 
-def energy(runs: Mapping[str, Mapping]) -> Figure:
+def plot_energy_drift(runs: Mapping[str, Mapping]) -> Figure:
     """Energy drift against time: the true H along predicted rollouts, and the learned H along them.
 
     Arguments:
@@ -129,7 +127,7 @@ def energy(runs: Mapping[str, Mapping]) -> Figure:
                                           ("learned", drift, "learned H along its own rollouts")])  # fmt: skip
 
 
-def momentum_drift(runs: Mapping[str, Mapping]) -> Figure:
+def plot_momentum_drift(runs: Mapping[str, Mapping]) -> Figure:
     """Drift of total linear and angular momentum along predicted rollouts (median and quartiles)."""
     return _panels(runs, "momentum_drift", [
         ("linear", "||P(t) - P(0)|| / sum ||p_i(0)||", "linear momentum"),
@@ -137,7 +135,7 @@ def momentum_drift(runs: Mapping[str, Mapping]) -> Figure:
     ])  # fmt: skip
 
 
-def rotation(runs: Mapping[str, Mapping]) -> Figure:
+def plot_rotation_robustness(runs: Mapping[str, Mapping]) -> Figure:
     """Rotational robustness: per-system error ratio against rotation angle, and the ratio against time.
 
     Arguments:
@@ -161,7 +159,7 @@ def rotation(runs: Mapping[str, Mapping]) -> Figure:
     return fig
 
 
-def trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: str = "predicted") -> Figure:
+def plot_trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: str = "predicted") -> Figure:
     """True (solid) and predicted (dashed) body paths of a few test systems.
 
     2D data draw the plane; 3D data draw the x-y projection (the paths' other projections follow from
@@ -198,7 +196,7 @@ def trajectories(examples: Mapping, systems: Sequence[int] = (0, 1, 2), label: s
     return fig
 
 
-def training_curves(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
+def plot_training(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
     """Training loss and validation MSE per epoch, from ``metrics.jsonl`` records, for each run; beside
     them each epoch's largest gradient norm, where the records hold it (runs trained before the trainer
     recorded it do not), since a blow-up shows there first."""
@@ -218,44 +216,6 @@ def training_curves(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
     _finish(axes[0], "epoch", "window MSE", "training")
     if with_norms:
         _finish(axes[1], "epoch", "largest gradient norm in the epoch", "gradients")
-    return fig
-
-
-def data_efficiency(
-    rows: Sequence[Mapping], reference: Mapping[float, float] | None = None, metric: str = "test_mse_5"
-) -> Figure:
-    """Test MSE against the number of training systems, log-log, one line per model.
-
-    Where a model has several runs (seeds) at one size, the line goes through their median, as the
-    reference's data-efficiency figure does, and every run is drawn as a small dot.
-
-    Arguments:
-        rows: the data-efficiency benchmark's rows (``benchmarks/results/springs.json``): dicts with
-            ``model``, ``n_train`` and ``metric``.
-        reference: ``{n_train: mse}`` of a published curve to draw beside ours (dotted).
-        metric: which row field to plot.
-    """
-    if not rows:
-        raise ValueError("no rows to plot")
-    fig, (ax,) = _figure(width=8.0, height=4.2)
-    models = sorted({r["model"] for r in rows})
-    for i, (model, colour) in enumerate(zip(models, _colours(len(models)), strict=True)):
-        runs = [(r["n_train"], r[metric]) for r in rows if r["model"] == model]
-        sizes = sorted({n for n, _ in runs})
-        medians = [float(np.median([v for m, v in runs if m == n])) for n in sizes]
-        # each time the colours come round again, another line and marker style tells the models apart
-        style = _LINE_STYLES[i // len(_CYCLE) % len(_LINE_STYLES)]
-        ax.plot(sizes, medians, style, color=colour, label=model)
-        if len(runs) > len(sizes):
-            ax.scatter(*zip(*runs, strict=True), s=10, color=colour, alpha=0.5)
-    if reference:
-        n, v = zip(*sorted(reference.items()), strict=True)
-        ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")
-    ax.set_xscale("log")
-    label = {"test_mse_5": "5-step test MSE", "rollout_mse_100": "100-step rollout MSE"}.get(metric, metric)
-    _finish(ax, "training systems", label, "data efficiency", legend=False)
-    # beside the axes: with many models a legend inside covers their lines
-    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
     return fig
 
 
@@ -284,39 +244,30 @@ def write_figures(
 
     Writes ``rollout_error``, ``energy``, ``momentum``, ``rotation`` (from each run's metrics.json),
     ``trajectories_<run>`` (from rollouts.npz) and ``training`` (from metrics.jsonl), in each format.
-    A path to the data-efficiency benchmark's JSON (``benchmarks/results/springs.json``) instead of a
-    run folder draws ``data_efficiency``, with the published curve the rows carry.
 
     Raises:
         FileNotFoundError: a path that is missing, or none with anything to plot.
     """
     figures: dict[str, Figure] = {}
-    folders = []
-    for path in map(Path, run_dirs):
-        if path.suffix == ".json" and path.is_file():
-            rows = json.loads(path.read_text()).get("rows", [])
-            reference = {r["n_train"]: r["reference_t2_test_mse_5"] for r in rows if "reference_t2_test_mse_5" in r}
-            figures["data_efficiency"] = data_efficiency(rows, reference)
-        else:
-            folders.append(path)
+    folders = [Path(d) for d in run_dirs]
     runs = [load_run(d) for d in folders]
     names = [r["name"] for r in runs]
     if len(set(names)) != len(names):  # two folders of the same name: label them by path
         names = [str(d) for d in folders]
     evaluated = {n: r["metrics"] for n, r in zip(names, runs, strict=True) if r["metrics"] is not None}
     histories = {n: r["history"] for n, r in zip(names, runs, strict=True) if r["history"]}
-    if not evaluated and not histories and not figures:
+    if not evaluated and not histories:
         raise FileNotFoundError(
             f"{', '.join(map(str, run_dirs))}: no metrics.json (run `hamilton-lie evaluate`) or metrics.jsonl to plot"
         )
     if evaluated:
-        figures.update(rollout_error=rollout_error(evaluated), energy=energy(evaluated),
-                       momentum=momentum_drift(evaluated), rotation=rotation(evaluated))  # fmt: skip
+        figures.update(rollout_error=plot_rollout_error(evaluated), energy=plot_energy_drift(evaluated),
+                       momentum=plot_momentum_drift(evaluated), rotation=plot_rotation_robustness(evaluated))  # fmt: skip
     for n, r in zip(names, runs, strict=True):
         if r["examples"] is not None:
-            figures[f"trajectories_{Path(n).name}"] = trajectories(r["examples"], label=f"predicted ({n})")
+            figures[f"trajectories_{Path(n).name}"] = plot_trajectories(r["examples"], label=f"predicted ({n})")
     if histories:
-        figures["training"] = training_curves(histories)
+        figures["training"] = plot_training(histories)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     written = []

@@ -1,4 +1,5 @@
-"""Numerical equivariance checks for energy models and vector fields, for our tests and for users'.
+"""Numerical equivariance checks for energy models and vector fields, for our tests and for users',
+built on :func:`hamilton_lie.analysis.group_errors`.
 
 Example:
     >>> import torch
@@ -15,47 +16,10 @@ from collections.abc import Callable
 
 import torch
 
-from .groups import Element, Group, act, rotate
+from .analysis import group_errors
+from .groups import Element, Group
 
 DEFAULT_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
-
-
-def transform_state(g: Element, q: torch.Tensor, p: torch.Tensor):
-    """g . (q, p) = (R q + t, R p), computed in float64 and returned in the inputs' dtype.
-
-    ``g`` broadcasts against ``(batch, 1)``: one element per system.
-    """
-    g64 = Element(g.R.to(torch.float64).unsqueeze(-3), g.t.to(torch.float64).unsqueeze(-2))
-    return act(g64, q.double()).to(q.dtype), rotate(g64, p.double()).to(p.dtype)
-
-
-def _relative(a: torch.Tensor, b: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
-    """Per-system ||a - b|| / ||reference||."""
-    diff = (a.double() - b.double()).flatten(1).norm(dim=-1)
-    return diff / reference.double().flatten(1).norm(dim=-1).clamp_min(torch.finfo(torch.float64).tiny)
-
-
-def equivariance_errors(fn: Callable, inputs: tuple, elements: Element) -> torch.Tensor:
-    """Relative errors of ``fn`` under each element: ``(n_elements, batch)``.
-
-    ``fn(q, p, params)`` returns a scalar per system ``(batch,)`` (checked for invariance,
-    |f(g x) - f(x)| / |f(x)|) or a pair ``(dq, dp)`` shaped like ``q`` (checked for equivariance,
-    ||F(g x) - g F(x)|| / ||F(x)|| with vectors rotated by R).
-    """
-    q, p, params = inputs
-    base = fn(q, p, params)
-    out = []
-    for i in range(elements.t.shape[0]):
-        g = Element(elements.R[i], elements.t[i])
-        gq, gp = transform_state(g, q, p)
-        moved = fn(gq, gp, params)
-        if isinstance(base, torch.Tensor):
-            out.append((moved.double() - base.double()).abs() / base.double().abs().clamp_min(1e-300))
-        else:
-            g64 = Element(g.R.double().unsqueeze(-3), torch.zeros_like(g.t, dtype=torch.float64).unsqueeze(-2))
-            expected = torch.cat([rotate(g64, base[0].double()), rotate(g64, base[1].double())], 1)
-            out.append(_relative(torch.cat(moved, 1), expected, torch.cat(base, 1)))
-    return torch.stack(out).detach()
 
 
 def assert_equivariant(
@@ -99,7 +63,7 @@ def assert_equivariant(
             elements.t.unsqueeze(1).expand(n, q.shape[0], elements.t.shape[-1]),
         )
     tol = DEFAULT_TOLERANCE.get(q.dtype, 1e-3) if rtol is None else rtol
-    errors = equivariance_errors(fn, inputs, elements)
+    errors = group_errors(fn, inputs, elements)
     worst = float(errors.max())
     if not worst <= tol:  # also catches NaN
         i, b = divmod(int(errors.flatten().nan_to_num(float("inf")).argmax()), errors.shape[1])

@@ -1,31 +1,54 @@
 """Hamiltonian physics simulators: exact energies, analytic forces, batched symplectic integration.
 
-This package is physics only and never imports ``hamilton_lie``.
+This package is physics only and never imports ``hamilton_lie``. ``systems`` holds the systems and
+their registry, ``integrators`` the integration methods and ``integrate``; the names below are the
+public surface (``hamilton_lie`` uses these, never the private modules).
 """
 
-from .charged import ChargedSystem
-from .gravity import GravitySystem
-from .integrators import METHODS, integrate
-from .springs import SpringSystem
-from .system import HamiltonianSystem
-
-SYSTEMS = {cls.name: cls for cls in (SpringSystem, GravitySystem, ChargedSystem)}
-
-
-def get_system(name: str, **settings) -> HamiltonianSystem:
-    """Build the system registered as ``name`` (``springs``, ``gravity``, ``charged``)."""
-    if name not in SYSTEMS:
-        raise ValueError(f"unknown system {name!r}; expected one of {sorted(SYSTEMS)}")
-    return SYSTEMS[name](**settings)
-
+from ._random import random_rotations
+from ._registry import Registry
+from .integrators import (
+    DOP853,
+    RK4,
+    FixedStep,
+    Integrator,
+    Leapfrog,
+    Yoshida4,
+    get_integrator,
+    integrate,
+    list_integrators,
+)
+from .systems import (
+    ChargedSystem,
+    GravitySystem,
+    HamiltonianSystem,
+    Params,
+    SpringSystem,
+    get_system,
+    list_systems,
+    register_system,
+    system_class,
+)
 
 __all__ = [
+    "DOP853",
+    "RK4",
     "ChargedSystem",
+    "FixedStep",
     "GravitySystem",
     "HamiltonianSystem",
-    "METHODS",
-    "SYSTEMS",
+    "Integrator",
+    "Leapfrog",
+    "Params",
+    "Registry",
     "SpringSystem",
+    "Yoshida4",
+    "get_integrator",
     "get_system",
     "integrate",
+    "list_integrators",
+    "list_systems",
+    "random_rotations",
+    "register_system",
+    "system_class",
 ]

@@ -3,7 +3,8 @@
 import torch
 from torch import nn
 
-from simulators import ChargedSystem, GravitySystem, SpringSystem
+from simulators import FixedStep, get_integrator, get_system, list_integrators, list_systems
+from simulators.integrators import INTEGRATORS
 
 
 class TrueEnergy(nn.Module):
@@ -19,20 +20,36 @@ class TrueEnergy(nn.Module):
         return self.system.hamiltonian(q, p, params)
 
 
-ALL_INTEGRATORS = ("leapfrog", "yoshida4", "rk4", "dop853")
-FIXED_STEP_INTEGRATORS = ("leapfrog", "yoshida4", "rk4")
+ALL_INTEGRATORS = tuple(list_integrators())
+FIXED_STEP_INTEGRATORS = tuple(n for n in ALL_INTEGRATORS if issubclass(INTEGRATORS[n], FixedStep))
 
-# (id, factory): every system in 2D and 3D, several body counts, both gravity configurations
-ALL_SYSTEMS = {
-    "springs-2d-6": lambda: SpringSystem(6, 2),
-    "springs-3d-5": lambda: SpringSystem(5, 3),
-    "springs-2d-1": lambda: SpringSystem(1, 2),
-    "gravity-2d-4": lambda: GravitySystem(4, 2),
-    "gravity-3d-5": lambda: GravitySystem(5, 3),
-    "gravity-cluster-3d-7": lambda: GravitySystem(7, 3, configuration="cluster"),
-    "charged-2d-5": lambda: ChargedSystem(5, 2, charges="random"),
-    "charged-3d-6": lambda: ChargedSystem(6, 3),
-}
+
+def make_integrator(name: str, substeps: int, tolerance: float):
+    """The integrator ``name`` with ``substeps`` (fixed-step methods) or rtol = atol = ``tolerance`` (adaptive)."""
+    if name in FIXED_STEP_INTEGRATORS:
+        return get_integrator(name, substeps=substeps)
+    return get_integrator(name, rtol=tolerance, atol=tolerance)
+
+
+# Settings beyond the defaults that change a system's character: each runs in the lists below too.
+_SYSTEM_VARIANTS = {"gravity": [{"configuration": "cluster", "n_bodies": 7}], "charged": [{"charges": "random"}]}
+_BODIES = {2: 5, 3: 6}
+
+
+def _system_factories() -> dict:
+    """(id, factory): every registered system in 2D and 3D, a lone body, and the variants above."""
+    out = {}
+    for name in list_systems():
+        for dim, n in _BODIES.items():
+            out[f"{name}-{dim}d-{n}"] = lambda name=name, dim=dim, n=n: get_system(name, n_bodies=n, dim=dim)
+        for i, variant in enumerate(_SYSTEM_VARIANTS.get(name, [])):
+            options = {"n_bodies": 5, "dim": 3, **variant}
+            out[f"{name}-variant{i}"] = lambda name=name, options=options: get_system(name, **options)
+    out["springs-2d-1"] = lambda: get_system("springs", n_bodies=1, dim=2)
+    return out
+
+
+ALL_SYSTEMS = _system_factories()
 
 DATASET_RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
 ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")

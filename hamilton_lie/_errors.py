@@ -1,0 +1,21 @@
+"""Exceptions that mean bad input rather than a bug; the CLI turns each into one line on stderr and exit code 2."""
+
+
+class HamiltonLieError(Exception):
+    """Base of the errors that mean bad input rather than a bug."""
+
+
+class RecipeError(HamiltonLieError, ValueError):
+    """A dataset recipe that cannot be used: unknown key, wrong type, bad value."""
+
+
+class DatasetError(HamiltonLieError):
+    """An HDF5 dataset that cannot be used: missing, truncated, corrupted, wrong schema, non-finite."""
+
+
+class ConfigError(HamiltonLieError, ValueError):
+    """A training configuration that cannot be used."""
+
+
+class TrainingDiverged(HamiltonLieError):
+    """The loss became NaN or infinite; the last good checkpoint is kept."""

@@ -1,0 +1,34 @@
+"""Datasets: recipes, generation into schema-v1 HDF5 files, checks and reading.
+
+Data flow: a recipe (TOML) -> :func:`generate_dataset` (the simulators, batched, written atomically)
+-> an HDF5 file (:mod:`hamilton_lie.data._schema` documents its layout) -> :func:`check_dataset`,
+:func:`load_split` and :class:`TrajectoryDataset` (lazy training windows).
+"""
+
+from .._errors import DatasetError, RecipeError
+from ._dataset import TrajectoryDataset
+from ._generate import GenerateResult, check_output, generate_dataset, relative_energy_error
+from ._reading import DatasetInfo, check_dataset, load_split
+from ._recipes import COMPRESSIONS, Recipe, Splits, load_recipe, parse_recipe
+from ._schema import ROOT_ATTRS, SCHEMA_VERSION, SPLITS
+
+__all__ = [
+    "COMPRESSIONS",
+    "ROOT_ATTRS",
+    "SCHEMA_VERSION",
+    "SPLITS",
+    "DatasetError",
+    "DatasetInfo",
+    "GenerateResult",
+    "Recipe",
+    "RecipeError",
+    "Splits",
+    "TrajectoryDataset",
+    "check_dataset",
+    "check_output",
+    "generate_dataset",
+    "load_recipe",
+    "load_split",
+    "parse_recipe",
+    "relative_energy_error",
+]

@@ -1,0 +1,90 @@
+"""Reading whole datasets: a full check with a summary, and one split into memory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from simulators import HamiltonianSystem, get_system
+
+from .._errors import DatasetError
+from ._schema import SPLITS, check_structure, open_file, read_array
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    """A dataset's root attributes, split sizes and (after a full check) measured facts."""
+
+    path: Path
+    attrs: dict
+    sizes: dict
+    size_bytes: int
+
+    @property
+    def system_settings(self) -> dict:
+        return json.loads(self.attrs["system_settings"])
+
+    def system(self) -> HamiltonianSystem:
+        """The simulator that generated the data, with the file's physical settings (its exact H)."""
+        a = self.attrs
+        return get_system(str(a["system"]), n_bodies=int(a["n_bodies"]), dim=int(a["dim"]), **self.system_settings)
+
+
+def check_dataset(path: str | Path, full: bool = True, block: int = 256) -> DatasetInfo:
+    """Validate the file at ``path``.
+
+    Arguments:
+        path: the HDF5 file.
+        full: also read every array, which verifies every checksum and that all values are
+            finite; otherwise only attributes, groups and shapes are checked.
+        block: trajectories read at a time in a full check (bounds memory).
+
+    Raises:
+        DatasetError: naming the file and the problem.
+    """
+    path = Path(path)
+    with open_file(path) as f:
+        attrs = check_structure(path, f)
+        sizes = {s: f[s]["q"].shape[0] for s in SPLITS}
+        if full:
+            for split in SPLITS:
+                for ds in _arrays(f[split]):
+                    n = ds.shape[0] if ds.ndim > 1 else 0
+                    for sel in [np.s_[lo : lo + block] for lo in range(0, n, block)] or [()]:
+                        if not np.isfinite(read_array(path, ds, sel)).all():
+                            raise DatasetError(f"{path}: {ds.name} contains NaN or inf")
+    return DatasetInfo(path, attrs, sizes, path.stat().st_size)
+
+
+def _arrays(group) -> list:
+    """Every ``h5py.Dataset`` below ``group``."""
+    import h5py
+
+    out = []
+    group.visititems(lambda _, obj: out.append(obj) if isinstance(obj, h5py.Dataset) else None)
+    return out
+
+
+def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64) -> dict:
+    """Read one whole split into memory.
+
+    Returns:
+        dict with ``t (T,)``, ``q, p (n, T, N, d)``, ``energy (n, T)`` and ``params``
+        (name -> ``(n, N)``), as tensors of ``dtype``.
+    """
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    path = Path(path)
+    with open_file(path) as f:
+        check_structure(path, f)
+        g = f[split]
+        out = {k: torch.from_numpy(read_array(path, g[k])).to(dtype) for k in ("t", "q", "p", "energy")}
+        out["params"] = {k: torch.from_numpy(read_array(path, v)).to(dtype) for k, v in g["params"].items()}
+    for k in ("q", "p", "energy"):
+        if not torch.isfinite(out[k]).all():
+            raise DatasetError(f"{path}: /{split}/{k} contains NaN or inf")
+    return out

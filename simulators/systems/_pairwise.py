@@ -1,0 +1,82 @@
+"""Bodies interacting through a softened inverse-distance potential, shared by gravity and charges.
+
+V(q) = strength * sum_{i<j} a_i a_j / sqrt(|q_i - q_j|^2 + eps^2)
+
+with a_i the bodies' masses (gravity, strength = -G) or charges (Coulomb, strength =
+coulomb constant) and eps the Plummer softening. Forces are exact and pairwise, O(N^2).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from .._random import sample_separated_positions
+from ._base import HamiltonianSystem, Params, broadcast_params
+
+
+class InverseDistanceSystem(HamiltonianSystem):
+    """Common machinery of :class:`GravitySystem` and :class:`ChargedSystem`.
+
+    Subclasses define ``strength`` (the signed coupling constant), ``coupling(params)`` (the
+    per-body a_i) and ``_momentum_scale`` (how initial momenta are scaled).
+    """
+
+    def __init__(
+        self,
+        n_bodies: int,
+        dim: int,
+        softening: float,
+        mass_range: tuple[float, float],
+        radius: float,
+        min_separation: float,
+    ):
+        super().__init__(n_bodies, dim)
+        self.softening = float(softening)
+        self.mass_range = (float(mass_range[0]), float(mass_range[1]))
+        self.radius = float(radius)
+        self.min_separation = float(min_separation)
+        if self.softening <= 0:
+            raise ValueError(f"softening must be positive, got {softening}")
+        if not 0 < self.mass_range[0] <= self.mass_range[1]:
+            raise ValueError(f"mass_range must satisfy 0 < low <= high, got {mass_range}")
+        if self.radius <= 0 or self.min_separation < 0:
+            raise ValueError(f"radius must be positive and min_separation non-negative, got {radius}, {min_separation}")
+
+    strength: float
+
+    def coupling(self, params: Params) -> torch.Tensor:
+        raise NotImplementedError
+
+    def _momentum_scale(self, q: torch.Tensor, p: torch.Tensor, params: Params) -> torch.Tensor:
+        """Factor ``(batch, 1, 1)`` applied to the unit-scale random momenta."""
+        raise NotImplementedError
+
+    def _pairs(self, q: torch.Tensor, params: Params):
+        """Pair differences q_i - q_j ``(..., N, N, d)``, a_i a_j / (r^2 + eps^2)^(1/2) and the same ^(3/2)."""
+        a = broadcast_params({"a": self.coupling(params)}, q)["a"]
+        diff = q.unsqueeze(-2) - q.unsqueeze(-3)
+        eye = torch.eye(self.n_bodies, dtype=q.dtype, device=q.device)
+        # +eye keeps the diagonal finite (also for autograd); the diagonal is zeroed below
+        r2 = diff.pow(2).sum(-1) + self.softening**2 + eye
+        aa = (a.unsqueeze(-1) * a.unsqueeze(-2)) * (1 - eye)
+        inv = aa * r2.rsqrt()
+        return diff, inv, inv / r2
+
+    def potential(self, q, params):
+        _, inv, _ = self._pairs(q, params)
+        return 0.5 * self.strength * inv.sum((-1, -2))
+
+    def force(self, q, params):
+        diff, _, inv3 = self._pairs(q, params)
+        return self.strength * (inv3.unsqueeze(-1) * diff).sum(-2)
+
+    def sample_state(self, params, generator=None):
+        batch = params["masses"].shape[0]
+        device = params["masses"].device
+        q = sample_separated_positions(batch, self.n_bodies, self.dim, self.radius, self.min_separation, generator)
+        p = torch.randn(q.shape, generator=generator, dtype=torch.float64)
+        q, p = q.to(device), p.to(device)
+        m = params["masses"].unsqueeze(-1)
+        # zero total momentum: the system stays where it was put instead of drifting away
+        p = p - m * p.sum(-2, keepdim=True) / m.sum(-2, keepdim=True)
+        return q, p * self._momentum_scale(q, p, params)

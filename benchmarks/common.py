@@ -30,6 +30,22 @@ def write_results(path: Path, record, indent: int = 2) -> None:
     print(f"\nwrote {path}")
 
 
+def train_with_bar(config, resume: bool = False):
+    """:func:`hamilton_lie.train` with a progress bar on stderr."""
+    from tqdm import tqdm
+
+    from hamilton_lie import train
+
+    with tqdm(unit="step", desc=Path(config.train.out).name, file=sys.stderr) as bar:
+
+        def progress(p):
+            bar.total = p.total
+            bar.update(p.step - bar.n)
+            bar.set_postfix(loss=f"{p.loss:.3e}", epoch=p.epoch)
+
+        return train(config, resume=resume, progress=progress)
+
+
 def sync(device) -> None:
     """Wait for queued GPU work, so that wall-clock timings include it."""
     if str(device).startswith("cuda"):

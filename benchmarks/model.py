@@ -31,9 +31,9 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, measure, run_child, sync, write_results  # noqa: E402
 
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
-from hamilton_lie import fused as fused_kernels  # noqa: E402
+from hamilton_lie.analysis import group_errors  # noqa: E402
 from hamilton_lie.groups import SE2, SE3, T  # noqa: E402
-from hamilton_lie.testing import equivariance_errors  # noqa: E402
+from hamilton_lie.nn import KNN, Full, fused_kernels_available  # noqa: E402
 
 REFERENCE = dict(dim_hidden=160, num_layers=5, num_heads=8, kernel_dim=16, lift_samples=1)
 
@@ -84,11 +84,12 @@ def throughput(batch: int, repeats: int, device: str = "cpu") -> dict:
 def _measure_child(n: int, attention: str, batch: int, repeats: int, keep: bool = False, fused: bool = True) -> dict:
     """Run in a fresh process: time and peak memory of one _step at ``n`` bodies; ``keep`` keeps every
     per-pair intermediate for the derivatives (the model's default recomputes them for large layers);
-    ``fused`` evaluates the location kernels with :mod:`hamilton_lie.fused`."""
+    ``fused`` evaluates the location kernels with the fused C++ kernels."""
     torch.manual_seed(0)
     options = {"recompute_pairs": None} if keep else {}
     model = LieTransformer(
-        T(2), ("masses", "k"), attention=attention, neighbours=32, fused_kernels=fused, **options, **REFERENCE
+        T(2), ("masses", "k"), attention=KNN(neighbours=32) if attention == "knn" else Full(), fused_kernels=fused,
+        **options, **REFERENCE,
     )
     q, p, params = _inputs(batch, n)
 
@@ -97,7 +98,7 @@ def _measure_child(n: int, attention: str, batch: int, repeats: int, keep: bool 
         model.zero_grad(set_to_none=True)
 
     if fused:
-        fused_kernels.extension()  # built (or loaded from the cache) before anything is measured
+        fused_kernels_available()  # built (or loaded from the cache) before anything is measured
     return {"bodies": n, "attention": attention, "keep": keep, "fused": fused, "batch": batch, **measure(step, repeats)}
 
 
@@ -153,7 +154,7 @@ def invariance(samples_2d, finite_3d, n_systems: int) -> list[dict]:
             for lo in range(0, n_systems, 4):
                 part = (q[lo : lo + 4], p[lo : lo + 4], {k: v[lo : lo + 4] for k, v in params.items()})
                 chunk = type(rotations)(rotations.R[:, lo : lo + 4], rotations.t[:, lo : lo + 4])
-                errors.append(equivariance_errors(model, part, chunk).flatten())
+                errors.append(group_errors(model, part, chunk).flatten())
         errors = torch.cat(errors)
         rows.append(
             {

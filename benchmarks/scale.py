@@ -34,21 +34,23 @@ from hamilton_lie.groups import T  # noqa: E402
 
 CONFIG = dict(dim_hidden=64, num_layers=2, num_heads=4, kernel_dim=16, energy="potential")
 KINDS = {
-    "full": {"attention": "full"},
-    "32-nearest": {"attention": "knn", "neighbours": 32},
-    "linformer": {"attention": "linformer", "rank": 32},
-    "lowrank": {"attention": "lowrank", "rank": 32},
+    "full": {"kind": "full"},
+    "32-nearest": {"kind": "knn", "neighbours": 32},
+    "linformer": {"kind": "linformer", "rank": 32},  # max_bodies: the N of each run
+    "lowrank": {"kind": "lowrank", "rank": 32},
 }
+
+
+def attention(kind: str, n: int) -> dict:
+    """The attention table of ``kind`` for ``n`` bodies."""
+    return {**KINDS[kind], "max_bodies": n} if kind == "linformer" else KINDS[kind]
 SIZES = (64, 256, 1024, 4096)
 
 
 def child(kind: str, n: int, repeats: int) -> dict:
     """In a fresh process: time and peak memory of the vector field (H and its gradient) at N bodies."""
     torch.manual_seed(0)
-    options = dict(KINDS[kind])
-    if kind == "linformer":
-        options["max_bodies"] = n
-    model = LieTransformer(T(3), ("masses",), **CONFIG, **options)
+    model = LieTransformer(T(3), ("masses",), **CONFIG, attention=attention(kind, n))
     g = torch.Generator().manual_seed(0)
     q = n ** (1 / 3) * torch.randn(1, n, 3, generator=g)  # bounded density as N grows
     p = torch.randn(1, n, 3, generator=g)
@@ -80,7 +82,8 @@ radius = {radius}
 
 def train_child(system: str, kind: str, n: int, workdir: str) -> dict:
     """In a fresh process: generate a small dataset of ``n``-body systems, then train two steps."""
-    from hamilton_lie import generate_dataset, load_config, parse_recipe, train
+    from hamilton_lie import generate_dataset, load_config, train
+    from hamilton_lie.data import parse_recipe
 
     radius = 0.6 * n ** (1 / 3)  # bounded density, at which 0.3 separation is easy to draw
     extra = 'configuration = "cluster"' if system == "gravity" else ""
@@ -89,15 +92,16 @@ def train_child(system: str, kind: str, n: int, workdir: str) -> dict:
         recipe = parse_recipe(TRAIN_RECIPE.format(system=system, n=n, radius=radius, extra=extra), "scale")
         generate_dataset(recipe, data)
     scalars = '["masses"]' if system == "gravity" else '["masses", "charges"]'
-    options = {**CONFIG, **KINDS[kind], "max_bodies": n} if kind == "linformer" else {**CONFIG, **KINDS[kind]}
-    overrides = [f"model.{k}={json.dumps(v)}" for k, v in options.items()]
+    overrides = [f"model.{k}={json.dumps(v)}" for k, v in CONFIG.items()]
+    table = ", ".join(f"{k} = {json.dumps(v)}" for k, v in attention(kind, n).items())
+    overrides.append(f"model.attention={{{table}}}")
     config = load_config(
         "springs-lietransformer-t2",
         [f"data.path={data}", f"train.out={Path(workdir) / f'{system}-{kind}-{n}'}", "model.group=T3",
          f"model.scalar_features={scalars}", *overrides, "train.batch_size=2", "train.epochs=1", "data.chunk_len=3",
          "data.n_val=2"],
     )  # fmt: skip
-    row = measure(lambda: train(config, progress=False), repeats=1, warmup=0)
+    row = measure(lambda: train(config), repeats=1, warmup=0)
     return {"system": system, "attention": kind, "bodies": n, **row}
 
 

@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, sync, write_results  # noqa: E402
 
 from hamilton_lie import load_recipe  # noqa: E402
-from hamilton_lie.generate import relative_energy_error  # noqa: E402
+from hamilton_lie.data import relative_energy_error  # noqa: E402
 from simulators import integrate  # noqa: E402
 
 RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
@@ -101,8 +101,7 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
                 p0.to(device),
                 on,
                 t.to(device),
-                method=recipe.integrator,
-                substeps=recipe.substeps,
+                method=recipe.build_integrator(),
             )
             sync(device)
             return q.cpu(), p.cpu(), time.perf_counter() - start
@@ -193,7 +192,7 @@ def lieconv_accuracy(n: int) -> dict:
     params = system.sample_params(n, generator=g)
     q0, p0 = system.sample_state(params, generator=g)
     t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64)
-    q, p = integrate(system, q0, p0, params, t, method="rk4", substeps=1)
+    q, p = integrate(system, q0, p0, params, t, method="rk4")
     qe, pe = system.exact_solution(q0, p0, params, t)
     _, energy_error = relative_energy_error(system, q, p, params)
     num = ((q - qe).pow(2).sum((-1, -2)) + (p - pe).pow(2).sum((-1, -2))).sqrt()

@@ -13,6 +13,7 @@ Usage:
     that and logits="product"; t2-range: that and pair_range 3; se2-c2: SE(2) with 2 lift samples; ga: GAAttention)
     python benchmarks/springs.py --models t2-range --set model.pair_range=1.5 --tag r1.5   # an ablation
     python benchmarks/springs.py --quick                  # tiny sizes on datasets/tiny.toml: a smoke test
+    python benchmarks/springs.py --figure                 # redraw docs/springs-data-efficiency.png from the JSON
 
 Prints a table of runs and one of the median over seeds per model and size (what the reference's
 figure plots), and writes both to benchmarks/results/springs.json. A full CPU run of four models at n = 100
@@ -35,20 +36,10 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import write_results  # noqa: E402
+from common import train_with_bar, write_results  # noqa: E402
 
-from hamilton_lie import (  # noqa: E402
-    HamiltonianDynamics,
-    TrajectoryDataset,
-    build_model,
-    evaluate,
-    generate_dataset,
-    load_checkpoint,
-    load_config,
-    load_recipe,
-    train,
-)
-from hamilton_lie.train import evaluate_mse  # noqa: E402
+from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, evaluate, generate_dataset, load_config, load_recipe  # noqa: E402  # noqa: E402
+from hamilton_lie.training import build_model, evaluate_mse, load_checkpoint  # noqa: E402
 
 PRESETS = {
     "t2": "springs-lietransformer-t2",
@@ -75,6 +66,44 @@ OVERRIDES = {
 }
 # LieTransformer-T(2), 5-step test MSE read from the reference's data-efficiency figure
 REFERENCE_T2 = {10: 7.5e-4, 100: 2.5e-5, 1000: 5.7e-6, 3000: 1.1e-6, 10000: 4.5e-7}
+
+
+FIGURE = ROOT / "docs" / "springs-data-efficiency.png"
+COLOURS = ["#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b", "#e377c2", "#17becf"]
+LINE_STYLES = ["o-", "s--", "^-."]
+
+
+def data_efficiency(rows: list[dict], reference: dict | None = None, metric: str = "test_mse_5"):
+    """Test MSE against the number of training systems, log-log, one line per model, as a matplotlib Figure.
+
+    Where a model has several runs (seeds) at one size, the line goes through their median, as the
+    reference's data-efficiency figure does, and every run is drawn as a small dot; ``reference``
+    (``{n_train: mse}``, the published LieTransformer-T(2) curve) is drawn dotted beside them.
+    """
+    from matplotlib.figure import Figure
+
+    if not rows:
+        raise ValueError("no rows to plot")
+    fig = Figure(figsize=(8.0, 4.2), layout="constrained")
+    ax = fig.subplots()
+    for i, model in enumerate(sorted({r["model"] for r in rows})):
+        colour = COLOURS[i % len(COLOURS)]
+        runs = [(r["n_train"], r[metric]) for r in rows if r["model"] == model]
+        sizes = sorted({n for n, _ in runs})
+        medians = [float(np.median([v for m, v in runs if m == n])) for n in sizes]
+        # each time the colours come round again, another line and marker style tells the models apart
+        ax.plot(sizes, medians, LINE_STYLES[i // len(COLOURS) % len(LINE_STYLES)], color=colour, label=model)
+        if len(runs) > len(sizes):
+            ax.scatter(*zip(*runs, strict=True), s=10, color=colour, alpha=0.5)
+    if reference:
+        n, v = zip(*sorted(reference.items()), strict=True)
+        ax.plot(n, v, "k:", marker="s", markersize=4, label="LieTransformer-T(2), published")
+    ax.set(xscale="log", yscale="log", xlabel="training systems", title="data efficiency",
+           ylabel={"test_mse_5": "5-step test MSE", "rollout_mse_100": "100-step rollout MSE"}.get(metric, metric))  # fmt: skip
+    ax.grid(True, which="major", alpha=0.3)
+    # beside the axes: with many models a legend inside covers their lines
+    ax.legend(fontsize="small", frameon=False, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+    return fig
 
 
 def reference_at(n: int) -> float:
@@ -160,7 +189,15 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--rollout-systems", type=int, default=100, help="test systems for the long rollouts")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "springs.json")
+    parser.add_argument(
+        "--figure", type=Path, nargs="?", const=FIGURE,
+        help=f"only draw the data-efficiency figure of the rows in --out, into this file (default {FIGURE.relative_to(ROOT)})",
+    )  # fmt: skip
     args = parser.parse_args()
+    if args.figure:
+        data_efficiency(json.loads(args.out.read_text())["rows"], REFERENCE_T2).savefig(args.figure, dpi=150)
+        print(f"wrote {args.figure}")
+        return
     if args.set and not args.tag:
         parser.error("--set changes the model: name the variant with --tag so its rows are not mixed with the model's")
 
@@ -189,12 +226,12 @@ def main() -> None:
             [f"data.path={data}", f"data.n_train={n}", f"train.epochs={epochs}", f"train.out={out}",
              f"train.device={args.device}", f"train.seed={seed}", *OVERRIDES.get(key, []), *args.set, *extra],
         )  # fmt: skip
-        result = train(config, resume=(out / "last.pt").exists(), progress=True)
+        result = train_with_bar(config, resume=(out / "last.pt").exists())
         # the trainer's clock from metrics.jsonl (training and validation), so that re-running a
         # finished run to add metrics keeps its time; a run resumed after a kill counts its longest segment
         records = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines() if line.strip()]
         seconds = max(r["seconds"] for r in records)
-        dtype = torch.float32 if config.train.dtype == "float32" else torch.float64
+        dtype = config.train.torch_dtype
         n_rollout = min(args.rollout_systems, 8) if args.quick else args.rollout_systems
         metrics = test_metrics(config, out / "best.pt", data, torch.device(args.device), dtype, n_rollout)
         rows.append(

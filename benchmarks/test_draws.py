@@ -32,8 +32,8 @@ from common import markdown_table, write_results  # noqa: E402
 from springs import reference_at, spread, test_window_errors  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, generate_dataset, load_recipe  # noqa: E402
-from hamilton_lie.evaluation import load_trained  # noqa: E402
-from hamilton_lie.recipes import parse_recipe  # noqa: E402
+from hamilton_lie.analysis import load_trained  # noqa: E402
+from hamilton_lie.data import parse_recipe  # noqa: E402
 
 
 def draw_path(recipe_path: Path, seed: int, systems: int, cache: Path) -> Path:

@@ -35,7 +35,8 @@ sys.path.insert(0, str(ROOT))
 
 from common import measure, sync  # noqa: E402
 
-from hamilton_lie import HamiltonianDynamics, get_model, window_loss  # noqa: E402
+from hamilton_lie import HamiltonianDynamics, get_model  # noqa: E402
+from hamilton_lie.training import window_loss  # noqa: E402
 from simulators import SpringSystem, integrate  # noqa: E402
 
 
@@ -45,7 +46,7 @@ def batch_of_windows(batch: int, device, dtype=torch.float32) -> dict:
     params = system.sample_params(batch, generator=g)
     q0, p0 = system.sample_state(params, generator=g)
     t = torch.arange(5, dtype=torch.float64) * 5 / 499
-    q, p = integrate(system, q0, p0, params, t, method="rk4", substeps=1)
+    q, p = integrate(system, q0, p0, params, t, method="rk4")
     to = {"device": device, "dtype": dtype}
     return {
         "q": q.to(**to),

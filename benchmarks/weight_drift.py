@@ -3,7 +3,7 @@
 Adam moves every weight by about the learning rate per step whatever the weight's size, so layers
 with few inputs, whose initial weights are large, change little in relative terms. This script
 measures that for trained runs. It rebuilds each run's initial weights with the trainer's own
-:func:`hamilton_lie.train.initial_model` (the model built under the run's seed), and groups
+:func:`hamilton_lie.training.initial_model` (the model built under the run's seed), and groups
 the weights of all blocks by their name inside the block (``att.location.hidden_w`` is every
 block's location-kernel hidden layer). Weights initialised to zero have no relative change
 and are shown as ``-``.
@@ -30,8 +30,8 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonLieError, check_dataset  # noqa: E402
-from hamilton_lie.evaluation import load_trained  # noqa: E402
-from hamilton_lie.train import initial_model  # noqa: E402
+from hamilton_lie.analysis import load_trained  # noqa: E402
+from hamilton_lie.training import initial_model  # noqa: E402
 
 
 def weight_drift(trained: torch.nn.Module, initial: torch.nn.Module) -> dict[str, dict]:

@@ -25,7 +25,7 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonLieError, TrajectoryDataset, check_dataset, hamiltonian_vector_field  # noqa: E402
-from hamilton_lie.evaluation import load_trained  # noqa: E402
+from hamilton_lie.analysis import load_trained  # noqa: E402
 
 
 def main() -> None:

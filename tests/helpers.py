@@ -3,6 +3,8 @@
 import torch
 from torch import nn
 
+from hamilton_lie.groups import list_groups
+from hamilton_lie.models import list_models
 from simulators import FixedStep, get_integrator, get_system, list_integrators, list_systems
 from simulators.integrators import INTEGRATORS
 
@@ -10,7 +12,7 @@ from simulators.integrators import INTEGRATORS
 class TrueEnergy(nn.Module):
     """A 'model' that is the exact Hamiltonian of a simulator system (separable by construction)."""
 
-    energy = "potential"
+    separable = True
 
     def __init__(self, system):
         super().__init__()
@@ -54,7 +56,11 @@ ALL_SYSTEMS = _system_factories()
 DATASET_RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
 ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")
 
-ALL_GROUPS = ("Trivial2", "Trivial3", "T2", "T3", "SO2", "SE2", "SO3", "SE3")
+ALL_GROUPS = tuple(list_groups())
+ALL_MODELS = tuple(list_models())
+
+# relative tolerances of exact invariance checks, per dtype (training runs in float32)
+TOLERANCE = {torch.float64: 1e-10, torch.float32: 1e-4}
 
 # A small valid recipe, and edits that each break it in one way, with the message that must name it.
 GOOD_RECIPE = """
@@ -77,14 +83,14 @@ BAD_RECIPE_EDITS = [
     (lambda s: s.replace("n_bodies = 3", 'n_bodies = "three"'), "n_bodies must be an integer"),
     (lambda s: s.replace("n_bodies = 3", "n_bodies = true"), "n_bodies must be an integer"),
     (lambda s: s.replace("dt = 0.1", "dt = -0.1"), "dt must be a positive number"),
-    (lambda s: s.replace("train = 4", "train = -4"), "splits.train must be a positive number"),
+    (lambda s: s.replace("train = 4", "train = -4"), "splits.train must be at least 1"),
     (lambda s: s.replace('"springs"', '"fluid"'), "unknown system 'fluid'"),
     (lambda s: s.replace('"leapfrog"', '"euler"'), "unknown integrator 'euler'"),
     (lambda s: s.replace("seed = 0\n", ""), "missing key 'seed'"),
-    (lambda s: s.replace("dim = 2", "dim = 4"), "dim must be 2 or 3"),
+    (lambda s: s.replace("dim = 2", "dim = 4"), "dim must be one of [2, 3]"),
     (lambda s: s + "\n[settings]\nstiffness = 2\n", "does not take"),
     (lambda s: s + "\n[settings]\nmass_range = [0, 1]\n", "mass_range must satisfy"),
-    (lambda s: s.replace("test = 2", "test = 2\nextra = 1"), "exactly the keys train, val, test"),
+    (lambda s: s.replace("test = 2", "test = 2\nextra = 1"), "unknown key 'splits.extra'"),
     (lambda s: s.replace("dt = 0.1", "dt = 0.1 0.2"), "not valid TOML"),
 ]
 

@@ -3,10 +3,14 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import springs  # noqa: E402  (the data-efficiency figure lives with the benchmark that owns its rows)
 
 
 @pytest.mark.slow
@@ -50,7 +54,7 @@ def test_worst_window_reports_the_true_spring_forces(root, tiny_h5, tmp_path):
     from hamilton_lie import TrajectoryDataset, load_config, train
 
     run = tmp_path / "mlp"
-    train(load_config("demo-mlp", [f"data.path={tiny_h5}", f"train.out={run}", "train.epochs=1"]), progress=False)
+    train(load_config("demo-mlp", [f"data.path={tiny_h5}", f"train.out={run}", "train.epochs=1"]))
     out = tmp_path / "worst.json"
     done = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "worst_window.py"), str(run),
@@ -59,7 +63,7 @@ def test_worst_window_reports_the_true_spring_forces(root, tiny_h5, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(out.read_text())
-    # the springs' force in closed form (simulators/springs.py): F_i = -2 S k_i (q_i - c), S = sum k,
+    # the springs' force in closed form (simulators/systems/_springs.py): F_i = -2 S k_i (q_i - c), S = sum k,
     # c = sum k q / S; not the autograd path the script takes
     item = TrajectoryDataset(tiny_h5, "test", 5, windows="random", seed=12345)[3]
     q, k = item["q"][0], item["params"]["k"]
@@ -73,10 +77,10 @@ def test_worst_window_reports_the_true_spring_forces(root, tiny_h5, tmp_path):
 
 def test_test_draws_evaluates_fresh_test_splits(root, tiny_h5, tmp_path):
     from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, load_config, train
-    from hamilton_lie.evaluation import load_trained
+    from hamilton_lie.analysis import load_trained
 
     run = tmp_path / "mlp"
-    train(load_config("demo-mlp", [f"data.path={tiny_h5}", f"train.out={run}", "train.epochs=1"]), progress=False)
+    train(load_config("demo-mlp", [f"data.path={tiny_h5}", f"train.out={run}", "train.epochs=1"]))
     out, cache = tmp_path / "draws.json", tmp_path / "cache"
     command = [
         sys.executable, str(root / "benchmarks" / "test_draws.py"), str(run), "--data", str(tiny_h5),
@@ -119,7 +123,7 @@ def test_weight_drift_rebuilds_the_initial_weights(root, tiny_h5, tmp_path):
     for lr in ("1e-12", "1e-3"):
         runs[lr] = tmp_path / f"lr{lr}"
         overrides = [f"data.path={tiny_h5}", f"train.out={runs[lr]}", "train.epochs=2", f"train.lr={lr}"]
-        train(load_config("demo-mlp", overrides), progress=False)
+        train(load_config("demo-mlp", overrides))
     out = tmp_path / "drift.json"
     done = subprocess.run(
         [sys.executable, str(root / "benchmarks" / "weight_drift.py"), *map(str, runs.values()),
@@ -136,3 +140,36 @@ def test_weight_drift_rebuilds_the_initial_weights(root, tiny_h5, tmp_path):
     for kind in trained:
         assert moved[kind]["change"] > 1e-5, kind
     assert moved[energy_offset]["change"] == 0.0
+
+
+def test_springs_draws_the_data_efficiency_figure_from_its_results(root, tmp_path):
+    out = tmp_path / "figure.png"
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "springs.py"), "--figure", str(out)],
+        cwd=root, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert out.stat().st_size > 5000
+
+
+def test_data_efficiency_draws_the_median_over_seeds_and_every_run():
+    rows = [{"model": "t2", "n_train": 100, "test_mse_5": v} for v in (1e-4, 3e-5, 2e-3)]
+    rows.append({"model": "t2", "n_train": 400, "test_mse_5": 1e-5})
+    fig = springs.data_efficiency(rows)
+    (ax,) = fig.axes
+    (line,) = ax.lines
+    np.testing.assert_array_equal(line.get_xdata(), [100, 400])
+    np.testing.assert_array_equal(line.get_ydata(), [1e-4, 1e-5])
+    (dots,) = ax.collections
+    assert sorted(map(tuple, dots.get_offsets().data)) == sorted((r["n_train"], r["test_mse_5"]) for r in rows)
+
+
+def test_data_efficiency_tells_apart_models_whose_colours_repeat():
+    """More models than twice the colours (the springs study has 18): every model's style differs."""
+    rows = [{"model": f"m{i:02d}", "n_train": n, "test_mse_5": 1e-3 / (i + 1)} for i in range(20) for n in (100, 400)]
+    (ax,) = springs.data_efficiency(rows).axes
+    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.lines}
+    assert len(styles) == 20
+    assert [line.get_linestyle() for line in ax.lines].count("--") == 8
+    assert [line.get_linestyle() for line in ax.lines].count("-.") == 4
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i:02d}" for i in range(20)]

@@ -148,23 +148,8 @@ class HamiltonianDynamics(nn.Module):
         if method in INTEGRATORS and INTEGRATORS[method].symplectic:
             integrator = get_integrator(method, substeps=substeps)
             return self._symplectic(q0, p0, params, t, integrator, create_graph, generator)
-        # imported on use: torchdiffeq loads scipy.integrate, 0.4 s that `import hamilton_lie` need not pay
-        from torchdiffeq import odeint, odeint_adjoint
-
         field = _Field(self.model, params, create_graph, generator)
-        options = {}
-        if method in FIXED_GRID and substeps > 1:
-            # an explicit grid: `step_size` would let round-off add a step past t[-1] and interpolate
-            options["grid_constructor"] = lambda func, y0, times: refine_grid(times, substeps)
-        solve = odeint_adjoint if adjoint else odeint
-        extra = {"adjoint_params": tuple(self.model.parameters())} if adjoint else {}
-        try:
-            z = solve(field, to_z(q0, p0), t, rtol=rtol, atol=atol, method=method, options=options, **extra)
-        except (ValueError, AssertionError, KeyError) as e:
-            if "method" in str(e) or isinstance(e, KeyError):
-                raise ValueError(f"unknown method {method!r}; torchdiffeq offers rk4, dopri5, dopri8, ...") from e
-            raise
-        return Rollout(z.transpose(0, 1), field.nfe)
+        return Rollout(_odeint(field, to_z(q0, p0), t, method, substeps, rtol, atol, adjoint).transpose(0, 1), field.nfe)
 
     def _symplectic(self, q0, p0, params, t, integrator, create_graph, generator) -> Rollout:
         if not getattr(self.model, "separable", False):
@@ -189,3 +174,22 @@ class HamiltonianDynamics(nn.Module):
             q, p, f = integrator.advance(q, p, t[k] - t[k - 1], velocity, force, f)
             states.append(to_z(q, p))
         return Rollout(torch.stack(states, dim=1), counter[0])
+
+
+def _odeint(field: _Field, z0, t, method: str, substeps: int, rtol: float, atol: float, adjoint: bool):
+    """torchdiffeq's solution ``(time, batch, 2, N, d)``, with ``substeps`` steps per interval on fixed grids."""
+    # imported on use: torchdiffeq loads scipy.integrate, 0.4 s that `import hamilton_lie` need not pay
+    from torchdiffeq import odeint, odeint_adjoint
+
+    options = {}
+    if method in FIXED_GRID and substeps > 1:
+        # an explicit grid: `step_size` would let round-off add a step past t[-1] and interpolate
+        options["grid_constructor"] = lambda func, y0, times: refine_grid(times, substeps)
+    solve = odeint_adjoint if adjoint else odeint
+    extra = {"adjoint_params": tuple(field.model.parameters())} if adjoint else {}
+    try:
+        return solve(field, z0, t, rtol=rtol, atol=atol, method=method, options=options, **extra)
+    except (ValueError, AssertionError, KeyError) as e:
+        if "method" in str(e) or isinstance(e, KeyError):
+            raise ValueError(f"unknown method {method!r}; torchdiffeq offers rk4, dopri5, dopri8, ...") from e
+        raise

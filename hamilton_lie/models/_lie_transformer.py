@@ -84,7 +84,7 @@ class LieTransformer(EnergyModel):
         recompute_pairs: all-token and k-nearest attention keep no per-pair intermediates for the
             derivatives when a layer sees more than this many pairs (batch x tokens x neighbours), and
             recompute them in chunks instead (same values and gradients, far less memory, some extra
-            work; see :mod:`hamilton_lie.recompute`). None: always keep them. All-token attention
+            work; see :func:`hamilton_lie.nn.recomputed`). None: always keep them. All-token attention
             with fused location kernels keeps only a few floats per pair and never recomputes.
         pair_distance: append the squared distance |q_j - q_i|^2 of the two tokens' bodies to the
             pair features (invariant under every group here, all subgroups of E(d)). Off in the

@@ -1,6 +1,5 @@
 """Energies, analytic forces, samplers and conservation laws of every system."""
 
-import math
 
 import pytest
 import torch

@@ -1,11 +1,13 @@
 """Recipe parsing: every shipped recipe, and every kind of bad recipe."""
 
 import dataclasses
+import re
 
 import pytest
 from helpers import BAD_RECIPE_EDITS, DATASET_RECIPES, GOOD_RECIPE
 
-from hamilton_lie import RecipeError, load_recipe, parse_recipe
+from hamilton_lie.data import RecipeError, load_recipe, parse_recipe
+from simulators import DOP853, Yoshida4
 
 GOOD = GOOD_RECIPE
 
@@ -32,9 +34,15 @@ def test_good_recipe_fields():
 
 @pytest.mark.parametrize("edit, message", BAD_RECIPE_EDITS)
 def test_bad_recipes_raise_recipe_error(edit, message):
-    with pytest.raises(RecipeError, match=message) as info:
+    with pytest.raises(RecipeError, match=re.escape(message)) as info:
         parse_recipe(edit(GOOD), name="bad.toml")
     assert str(info.value).startswith("bad.toml: ")
+
+
+def test_recipe_builds_its_integrator_with_the_options_that_apply():
+    assert parse_recipe(GOOD.replace('"leapfrog"', '"yoshida4"')).build_integrator() == Yoshida4(substeps=2)
+    dop = parse_recipe("rtol = 1e-10\natol = 1e-11\n" + GOOD.replace('"leapfrog"', '"dop853"'))
+    assert dop.build_integrator() == DOP853(rtol=1e-10, atol=1e-11)
 
 
 def test_missing_recipe_file(tmp_path):

@@ -101,7 +101,7 @@ def test_group_axioms(name, generator):
     torch.testing.assert_close(e.R, group.identity((5,)).R, rtol=0, atol=1e-14)
     torch.testing.assert_close(e.t, torch.zeros(5, group.dim, dtype=torch.float64), rtol=0, atol=1e-14)
     torch.testing.assert_close(act(compose(a, b), x), act(a, act(b, x)), rtol=0, atol=1e-13)
-    # the same operations as methods of the group (the interface DESIGN.md names)
+    # the same operations as methods of the group (the interface every group has)
     torch.testing.assert_close(group.act(group.compose(a, group.inverse(a)), x), x, rtol=0, atol=1e-13)
 
 

@@ -2,7 +2,7 @@
 
 import torch
 
-from hamilton_lie.activations import SiLU, silu
+from hamilton_lie.nn import SiLU, silu
 
 
 def _derivatives(act, z, w):

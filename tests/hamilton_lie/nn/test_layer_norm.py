@@ -1,4 +1,4 @@
-"""hamilton_lie.layer_norm.LayerNorm against torch.nn.LayerNorm, float64: values, first, second
+"""hamilton_lie.nn.LayerNorm against torch.nn.LayerNorm, float64: values, first, second
 (the C++ pass) and third derivatives with respect to the input, the output gradient and the weight;
 gradgradcheck; independence of the thread count; the same state dict."""
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 from helpers import assert_same_bits_for_thread_counts
 
-from hamilton_lie.layer_norm import LayerNorm
+from hamilton_lie.nn import LayerNorm
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("c++") and shutil.which("ninja")), reason="no C++ compiler or ninja to build the extension"

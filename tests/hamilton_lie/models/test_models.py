@@ -1,45 +1,48 @@
-"""Energy models: exact invariances, vector-field equivariance, permutations, neighbourhoods, bad input."""
+"""Energy models: exact invariances in float32 and float64, vector-field equivariance, permutations,
+neighbourhoods, bad input."""
 
 import math
 
 import pytest
 import torch
+from helpers import ALL_GROUPS, ALL_MODELS, TOLERANCE
 
-from hamilton_lie import LieTransformer, MLPHamiltonian, get_model, hamiltonian_vector_field, list_models
-from hamilton_lie import attention as attention_module
-from hamilton_lie.attention import LieSelfAttention
-from hamilton_lie.groups import SE2, SE3, SO2, SO3, Element, T, Trivial, cyclic_rotations, finite_rotations_3d
+from hamilton_lie import LieTransformer, MLPHamiltonian, get_model, hamiltonian_vector_field
+from hamilton_lie.groups import SO2, Element, T, cyclic_rotations, finite_rotations_3d, get_group
+from hamilton_lie.models import list_models
+from hamilton_lie.nn import KNN, Full, LieSelfAttention, Linformer, LowRank, _attention
 from hamilton_lie.testing import assert_equivariant
 
 SMALL = dict(dim_hidden=16, num_layers=2, num_heads=2, kernel_dim=8)
 
-# name -> (group factory, lift samples, the rotations the eval model is exactly invariant to)
-MODELS = {
-    "Trivial2": (lambda: Trivial(2), 1, None),
-    "Trivial3": (lambda: Trivial(3), 1, None),
-    "T2": (lambda: T(2), 1, None),
-    "T3": (lambda: T(3), 1, None),
-    "SO2": (SO2, 1, "all"),
-    "SE2-C4": (SE2, 4, cyclic_rotations(4)),
-    "SE2-C6": (SE2, 6, cyclic_rotations(6)),
-    "SO3": (SO3, 4, None),
-    "SE3-tetrahedral": (lambda: SE3("tetrahedral"), None, finite_rotations_3d("tetrahedral")),
-    "SE3-octahedral": (lambda: SE3("octahedral"), None, finite_rotations_3d("octahedral")),
-}
+
+def _exact_rotations(group, samples):
+    """The rotations an eval LieTransformer over ``group`` with ``samples`` lift samples is exactly
+    invariant to: "all" (a canonical lift), a finite set (the lift grid), or None."""
+    if group.name == "SO2":
+        return "all"
+    if group.name == "SE2":
+        return cyclic_rotations(samples)
+    if group.name == "SE3":
+        return finite_rotations_3d(group.finite_name)
+    return None  # no rotations, or SO(3)'s grid of turns about each body's own axis
 
 
-def _model(name, attention="full", energy="full", **overrides):
-    make, samples, _ = MODELS[name]
-    config = {"neighbours": 3, "rank": 4, "max_bodies": 8, **SMALL, **overrides}
+# id -> (group registry name, options, lift samples): every registered group, and more lift grids
+MODELS = {name: (name, {}, 4 if name in ("SE2", "SO3") else 1) for name in ALL_GROUPS}
+MODELS |= {"SE2-C6": ("SE2", {}, 6), "SE3-tetrahedral": ("SE3", {"finite": "tetrahedral"}, 1)}
+
+
+def _model(name, attention=Full(), energy="full", dtype=torch.float64, **overrides):
+    group_name, options, samples = MODELS[name]
+    attention = ATTENTIONS.get(attention, attention)  # a name: the small kinds below
     torch.manual_seed(0)
-    return (
-        LieTransformer(make(), ("masses", "k"), lift_samples=samples or 1, attention=attention, energy=energy, **config)
-        .double()
-        .eval()
-    )
+    model = LieTransformer(get_group(group_name, **options), ("masses", "k"), lift_samples=samples,
+                           attention=attention, energy=energy, **{**SMALL, **overrides})  # fmt: skip
+    return model.to(dtype).eval()
 
 
-def _inputs(dim, batch=3, n=6, seed=0):
+def _inputs(dim, batch=3, n=6, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(batch, n, dim, generator=g, dtype=torch.float64)
     p = torch.randn(batch, n, dim, generator=g, dtype=torch.float64)
@@ -47,7 +50,7 @@ def _inputs(dim, batch=3, n=6, seed=0):
         "masses": 0.5 + torch.rand(batch, n, generator=g, dtype=torch.float64),
         "k": torch.rand(batch, n, generator=g, dtype=torch.float64),
     }
-    return q, p, params
+    return q.to(dtype), p.to(dtype), {k: v.to(dtype) for k, v in params.items()}
 
 
 def _field(model):
@@ -63,6 +66,9 @@ def _rotations_as_elements(rotations, batch, generator, translate):
     return Element(rotations[:, None].expand(n, batch, d, d), t.double())
 
 
+ATTENTIONS = {"full": Full(), "knn": KNN(neighbours=3), "linformer": Linformer(rank=4, max_bodies=8), "lowrank": LowRank(rank=4)}
+
+
 def _exact_elements(group, rotations, generator):
     """Elements an eval model is exactly invariant to: random group elements where ``rotations`` names
     a continuous symmetry (a string), else the first 8 of the listed rotations (with translations
@@ -72,32 +78,65 @@ def _exact_elements(group, rotations, generator):
     return _rotations_as_elements(rotations[:8], 3, generator, translate=group.translations)
 
 
-ATTENTIONS = ("full", "knn", "linformer", "lowrank")
 CASES = [(name, att, energy) for name in MODELS for att in ATTENTIONS for energy in ("full", "potential")]
 
 
+@pytest.mark.parametrize("dtype", TOLERANCE)
 @pytest.mark.parametrize("name, attention, energy", CASES)
-def test_exact_invariances(name, attention, energy):
-    """Translations (for groups with them), and the rotations the eval model is built to be exact for."""
-    model = _model(name, attention, energy)
-    group = model.group
-    inputs = _inputs(group.dim)
+def test_exact_invariances(name, attention, energy, dtype):
+    """Translations (for groups with them), and the rotations the eval model is built to be exact for,
+    in float64 and in float32 (what training runs in), each to its own tolerance."""
+    model = _model(name, ATTENTIONS[attention], energy, dtype)
+    group, rtol = model.group, TOLERANCE[dtype]
+    inputs = _inputs(group.dim, dtype=dtype)
     g = torch.Generator().manual_seed(1)
-    rotations = MODELS[name][2]
+    rotations = _exact_rotations(group, MODELS[name][2])
     if group.translations:
         translations = T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)
-        assert_equivariant(model, group, inputs, elements=translations, rtol=1e-10)
-        assert_equivariant(_field(model), group, inputs, elements=translations, rtol=1e-10)
+        assert_equivariant(model, group, inputs, elements=translations, rtol=rtol)
+        assert_equivariant(_field(model), group, inputs, elements=translations, rtol=rtol)
     # a rotation permutes each body's lift samples, and Linformer's projections see token order
-    if attention == "linformer" and group.lift_size(MODELS[name][1] or 1) > 1:
+    if attention == "linformer" and group.lift_size(MODELS[name][2]) > 1:
         rotations = None
     if rotations is not None:
         elements = _exact_elements(group, rotations, g)
-        assert_equivariant(model, group, inputs, elements=elements, rtol=1e-10)
-        assert_equivariant(_field(model), group, inputs, elements=elements, rtol=1e-10)
+        assert_equivariant(model, group, inputs, elements=elements, rtol=rtol)
+        assert_equivariant(_field(model), group, inputs, elements=elements, rtol=rtol)
 
 
-@pytest.mark.parametrize("name", ["T2", "SE2-C4", "Trivial2"])
+# each registered model and the symmetry group it is exactly invariant to (None: none, the negative control)
+SYMMETRIES = {
+    "lietransformer": dict(options=dict(group="SE2", lift_samples=4, **SMALL), rotations=cyclic_rotations(4)),
+    "gaattention": dict(options=dict(dim=2, dim_hidden=16, num_layers=1, num_heads=2), rotations="all"),
+    "mlp": dict(options=dict(n_bodies=6, dim=2, hidden=32), rotations=None),
+}
+
+
+def test_every_registered_model_has_a_symmetry_test():
+    assert set(SYMMETRIES) == set(ALL_MODELS)
+
+
+@pytest.mark.parametrize("dtype", TOLERANCE)
+@pytest.mark.parametrize("name", ALL_MODELS)
+def test_registered_models_are_invariant_in_both_dtypes(name, dtype):
+    """Every registered model, built by name, in float32 and float64: H and J grad H under rotations and
+    translations of the plane; a model without the symmetry (the MLP) must fail the same check."""
+    case = SYMMETRIES[name]
+    torch.manual_seed(0)
+    model = get_model(name, **case["options"]).to(dtype).eval()
+    group, inputs, g = get_group("SE2"), _inputs(2, dtype=dtype), torch.Generator().manual_seed(2)
+    rotations = case["rotations"]
+    elements = group.sample((6, 3), generator=g) if rotations in ("all", None) else (
+        _rotations_as_elements(rotations, 3, g, translate=True))  # fmt: skip
+    if rotations is None:
+        with pytest.raises(AssertionError, match="is not SE2\\(\\)-equivariant"):
+            assert_equivariant(model, group, inputs, elements=elements, rtol=TOLERANCE[dtype])
+        return
+    assert_equivariant(model, group, inputs, elements=elements, rtol=TOLERANCE[dtype])
+    assert_equivariant(_field(model), group, inputs, elements=elements, rtol=TOLERANCE[dtype])
+
+
+@pytest.mark.parametrize("name", ["T2", "SE2", "Trivial2"])
 def test_non_symmetries_are_detected(name):
     """The check can fail: a rotation that is not in the model's group changes H."""
     model = _model(name)
@@ -110,7 +149,7 @@ def test_non_symmetries_are_detected(name):
 
 
 @pytest.mark.parametrize("logits", ["product", "mlp"])
-@pytest.mark.parametrize("name", ["T2", "SE2-C4"])
+@pytest.mark.parametrize("name", ["T2", "SE2"])
 def test_other_logit_combinations_keep_exact_invariance(name, logits):
     """The content and location kernels combined by product or by a per-head MLP, not only summed."""
     model = _model(name, "knn", logits=logits)
@@ -139,7 +178,7 @@ def test_permutation_invariance(name, attention):
 def test_knn_matches_a_masked_dense_reference(dense_factor, monkeypatch):
     """k-nearest attention, gathered (O(N k)) or by all query-key products then picked (few tokens),
     against all-token attention with everything outside the k nearest masked."""
-    monkeypatch.setattr(attention_module, "DENSE_FACTOR", dense_factor)
+    monkeypatch.setattr(_attention, "DENSE_FACTOR", dense_factor)
     torch.manual_seed(0)
     for normalisation in ("softmax", "dot_product"):
         layer = LieSelfAttention(8, 2, pair_dim=2, kernel_dim=4, normalisation=normalisation).double()
@@ -165,12 +204,12 @@ def test_linformer_is_not_permutation_symmetric():
     assert ((h - h_perm).abs() / h.abs()).max() > 1e-6
 
 
-@pytest.mark.parametrize("name", ["T2", "SE2-C4"])
+@pytest.mark.parametrize("name", ["T2", "SE2"])
 def test_linformer_with_identity_projections_equals_full_content_attention(name):
     """k = n and E = F = identity: Linformer attention is full attention with the content kernel alone."""
     full = _model(name, "full", logits="content", token_location=True)
-    tokens = 6 * full.group.lift_size(MODELS[name][1] or 1)
-    linformer = _model(name, "linformer", rank=tokens, max_bodies=6)
+    tokens = 6 * full.group.lift_size(MODELS[name][2])
+    linformer = _model(name, Linformer(rank=tokens, max_bodies=6))
     missing, unexpected = linformer.load_state_dict(full.state_dict(), strict=False)
     assert not unexpected and all(k.endswith((".E", ".F")) for k in missing)
     with torch.no_grad():
@@ -183,7 +222,7 @@ def test_linformer_with_identity_projections_equals_full_content_attention(name)
 
 @pytest.mark.parametrize("share", ["headwise", "key-value", "layerwise"])
 def test_linformer_sharing(share):
-    model = _model("T2", "linformer", linformer_share=share)
+    model = _model("T2", Linformer(rank=4, max_bodies=8, share=share))
     projections = {id(b.attention.projection) for b in model.blocks}
     assert len(projections) == (1 if share == "layerwise" else len(model.blocks))
     assert (model.blocks[0].attention.projection.F is None) == (share != "headwise")
@@ -192,8 +231,8 @@ def test_linformer_sharing(share):
 
 
 def test_knn_with_every_body_equals_full_attention():
-    full = _model("SE2-C4", "full")
-    knn = _model("SE2-C4", "knn", neighbours=6)
+    full = _model("SE2", "full")
+    knn = _model("SE2", KNN(neighbours=6))
     q, p, params = _inputs(2)
     torch.testing.assert_close(full(q, p, params), knn(q, p, params), rtol=1e-12, atol=0)
 
@@ -212,7 +251,7 @@ def test_padding_bodies_with_a_mask_changes_nothing(normalisation, attention):
 
 
 def test_training_lift_is_random_and_seeded():
-    model = _model("SE2-C4").train()
+    model = _model("SE2").train()
     q, p, params = _inputs(2)
     a = model(q, p, params, generator=torch.Generator().manual_seed(5))
     b = model(q, p, params, generator=torch.Generator().manual_seed(5))
@@ -221,7 +260,7 @@ def test_training_lift_is_random_and_seeded():
 
 
 def test_potential_head_ignores_momenta_beyond_kinetic():
-    model = _model("SE2-C4", energy="potential")
+    model = _model("SE2", energy="potential")
     q, p, params = _inputs(2)
     h0 = model(q, torch.zeros_like(p), params)
     expected = h0 + (p.pow(2).sum(-1) / (2 * params["masses"])).sum(-1)
@@ -230,7 +269,7 @@ def test_potential_head_ignores_momenta_beyond_kinetic():
 
 def test_second_derivatives_are_finite():
     """Training differentiates the vector field (first derivatives of H) with respect to parameters."""
-    for name in ("SE2-C4", "SE3-tetrahedral", "SO3"):
+    for name in ("SE2", "SE3-tetrahedral", "SO3"):
         model = _model(name).train()
         q, p, params = _inputs(model.group.dim)
         dq, dp = hamiltonian_vector_field(model, q, p, params, create_graph=True)
@@ -246,7 +285,7 @@ def test_reference_spring_configuration_parameter_count():
 
 
 def test_registry():
-    assert {"lietransformer", "mlp"} <= set(list_models())
+    assert {"lietransformer", "mlp", "gaattention"} <= set(list_models())
     with pytest.raises(ValueError, match="unknown model 'resnet'"):
         get_model("resnet")
     mlp = get_model("mlp", n_bodies=6, dim=2)
@@ -286,7 +325,7 @@ def test_bad_inputs_raise_clear_errors():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
-@pytest.mark.parametrize("name, attention", [("SE2-C4", "full"), ("SE3-octahedral", "knn"), ("T2", "knn")])
+@pytest.mark.parametrize("name, attention", [("SE2", "full"), ("SE3", "knn"), ("T2", "knn")])
 def test_model_on_cuda_matches_cpu(name, attention):
     model = _model(name, attention)
     q, p, params = _inputs(model.group.dim)
@@ -312,14 +351,14 @@ def test_output_scale_multiplies_the_network_part_of_h():
     )
 
 
-@pytest.mark.parametrize("name", ["T2", "SE2-C4", "SO2", "SE3-tetrahedral"])
+@pytest.mark.parametrize("name", ["T2", "SE2", "SO2", "SE3-tetrahedral"])
 @pytest.mark.parametrize("attention", ["full", "knn"])
 def test_pair_distance_keeps_exact_invariances(name, attention):
     model = _model(name, attention, pair_distance=True)
     group = model.group
     inputs = _inputs(group.dim)
     g = torch.Generator().manual_seed(4)
-    rotations = MODELS[name][2]
+    rotations = _exact_rotations(group, MODELS[name][2])
     if rotations is None:
         elements = T(group.dim).sample((6, 3), generator=g, translation_scale=3.0)
     else:
@@ -330,7 +369,7 @@ def test_pair_distance_keeps_exact_invariances(name, attention):
 
 @pytest.mark.parametrize("attention", ["full", "knn"])
 def test_pair_distance_is_the_squared_distance_of_the_bodies(attention):
-    model = _model("SE2-C4", attention, pair_distance=True)
+    model = _model("SE2", attention, pair_distance=True)
     q, p, params = _inputs(2)
     tokens = model.lift(q, p, params)
     index, _ = model._neighbourhoods(q, tokens) if attention == "knn" else (None, None)
@@ -341,7 +380,7 @@ def test_pair_distance_is_the_squared_distance_of_the_bodies(attention):
     if index is not None:
         expected = expected.gather(2, index)
     torch.testing.assert_close(pairs[..., -1], expected, rtol=1e-12, atol=1e-12)
-    assert _model("SE2-C4", attention).blocks[0].attention.location.first.in_features == model.group.pair_dim
+    assert _model("SE2", attention).blocks[0].attention.location.first.in_features == model.group.pair_dim
 
 
 @pytest.mark.parametrize("name", ["T2", "T3"])
@@ -369,6 +408,6 @@ def test_pair_range_saturates_displacements_and_distances():
     assert pairs[..., :2].norm(dim=-1).max() < r
     assert pairs[0, 0, 1, :2].norm() > 0.99 * r  # the far body's pairs sit at the saturation length
     with pytest.raises(ValueError, match="translation group"):
-        _model("SE2-C4", pair_range=r)
+        _model("SE2", pair_range=r)
     with pytest.raises(ValueError, match="positive"):
         _model("T2", pair_range=0.0)

@@ -1,16 +1,16 @@
-"""evaluate, plot and demo: every DESIGN.md metric in the JSON, every figure written, clean errors,
+"""evaluate, plot and demo: every metric of hamilton_lie.analysis in the JSON, every figure written, clean errors,
 and rotation robustness telling a T(2) model from an invariant one on oriented data."""
 
 import json
 
-import numpy as np
 import pytest
 import torch
 from matplotlib.figure import Figure
 
-from hamilton_lie import generate_dataset, load_config, parse_recipe, plotting, train
+from hamilton_lie import generate_dataset, load_config, plotting, train
+from hamilton_lie.analysis import evaluate, format_metrics
 from hamilton_lie.cli import main
-from hamilton_lie.evaluation import evaluate, format_metrics
+from hamilton_lie.data import parse_recipe
 
 # the demo's oriented spring data (12x wider along x than along y), fewer systems
 ORIENTED = """
@@ -30,7 +30,7 @@ test = 32
 q_scale = [0.6, 0.05]
 p_scale = [0.6, 0.05]
 """
-DESIGN_METRICS = ("mse", "rollout_rel_error", "energy_drift", "equivariance_error", "rotation_robustness")
+DOCUMENTED_METRICS = ("mse", "rollout_rel_error", "energy_drift", "equivariance_error", "rotation_robustness")
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +42,7 @@ def oriented_h5(tmp_path_factory):
 
 def _train(data, out, preset, *overrides):
     config = load_config(preset, [f"data.path={data}", f"train.out={out}", "train.checkpoint_every=1000", *overrides])
-    train(config, progress=False)
+    train(config)
     return out
 
 
@@ -72,7 +72,7 @@ def test_evaluate_json_has_every_design_metric(mlp_run, oriented_h5, capsys):
     out, _ = capsys.readouterr()
     assert code == 0, out
     metrics = json.loads((mlp_run / "metrics.json").read_text())
-    for key in DESIGN_METRICS:
+    for key in DOCUMENTED_METRICS:
         assert key in metrics, key
     assert len(metrics["t"]) == 20 and metrics["rollout_steps"] == 20 and metrics["n_trajectories"] == 32
     drifts = [metrics["energy_drift"][k] for k in ("true", "learned")]
@@ -108,57 +108,27 @@ def test_plot_writes_every_figure(mlp_run, oriented_h5, tmp_path, capsys):
     assert all((tmp_path / "fig" / n).stat().st_size > 5000 for n in names)
 
 
-def test_plot_draws_the_data_efficiency_benchmark(root, tmp_path, capsys):
-    assert main(["plot", str(root / "benchmarks" / "results" / "springs.json"), "--out", str(tmp_path)]) == 0
-    assert (tmp_path / "data_efficiency.png").stat().st_size > 5000
-
-
-def test_data_efficiency_draws_the_median_over_seeds_and_every_run():
-    rows = [{"model": "t2", "n_train": 100, "test_mse_5": v} for v in (1e-4, 3e-5, 2e-3)]
-    rows.append({"model": "t2", "n_train": 400, "test_mse_5": 1e-5})
-    fig = plotting.data_efficiency(rows)
-    (ax,) = fig.axes
-    (line,) = ax.lines
-    np.testing.assert_array_equal(line.get_xdata(), [100, 400])
-    np.testing.assert_array_equal(line.get_ydata(), [1e-4, 1e-5])
-    (dots,) = ax.collections
-    assert sorted(map(tuple, dots.get_offsets().data)) == sorted((r["n_train"], r["test_mse_5"]) for r in rows)
-
-
-def test_data_efficiency_tells_apart_models_whose_colours_repeat():
-    """More models than twice the colours (the springs study has 18): every model's style differs."""
-    rows = [{"model": f"m{i:02d}", "n_train": n, "test_mse_5": 1e-3 / (i + 1)} for i in range(20) for n in (100, 400)]
-    (ax,) = plotting.data_efficiency(rows).axes
-    styles = {(line.get_color(), line.get_linestyle(), line.get_marker()) for line in ax.lines}
-    assert len(styles) == 20
-    assert [line.get_linestyle() for line in ax.lines].count("--") == 8
-    assert [line.get_linestyle() for line in ax.lines].count("-.") == 4
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i:02d}" for i in range(20)]
-
-
 def test_training_curves_show_gradient_norms_where_the_records_have_them(mlp_run):
     history = plotting.load_run(mlp_run)["history"]
     assert all(r["grad_norm_max"] > 0 for r in history)
-    fig = plotting.training_curves({"a": history})
+    fig = plotting.plot_training({"a": history})
     assert len(fig.axes) == 2
     (line,) = fig.axes[1].lines
     assert list(line.get_ydata()) == [r["grad_norm_max"] for r in history]
     older = [{k: v for k, v in r.items() if k != "grad_norm_max"} for r in history]
-    assert len(plotting.training_curves({"old": older}).axes) == 1
+    assert len(plotting.plot_training({"old": older}).axes) == 1
 
 
 def test_figures_have_labelled_axes(mlp_run, oriented_h5):
     metrics, examples = evaluate(mlp_run, oriented_h5, rollout_steps=10, n_trajectories=8)
     history = plotting.load_run(mlp_run)["history"]
-    rows = [{"model": "t2", "n_train": n, "test_mse_5": 1e-3 / n} for n in (10, 100)]
     figures = [
-        plotting.rollout_error({"a": metrics, "b": metrics}),
-        plotting.energy({"a": metrics}),
-        plotting.momentum_drift({"a": metrics}),
-        plotting.rotation({"a": metrics}),
-        plotting.trajectories(examples),
-        plotting.training_curves({"a": history}),
-        plotting.data_efficiency(rows, reference={10: 7.5e-4, 100: 2.5e-5}),
+        plotting.plot_rollout_error({"a": metrics, "b": metrics}),
+        plotting.plot_energy_drift({"a": metrics}),
+        plotting.plot_momentum_drift({"a": metrics}),
+        plotting.plot_rotation_robustness({"a": metrics}),
+        plotting.plot_trajectories(examples),
+        plotting.plot_training({"a": history}),
     ]
     for fig in figures:
         assert isinstance(fig, Figure)

@@ -8,7 +8,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from hamilton_lie import DatasetError, TrajectoryDataset, check_dataset
+from hamilton_lie import TrajectoryDataset, check_dataset
+from hamilton_lie.data import DatasetError
 
 
 def test_all_windows_match_the_file(tiny_h5):

@@ -1,15 +1,16 @@
-"""GAAttention: exact invariance to continuous rotations, translations and permutations (float64,
-1e-10 relative), reflections as configured, equivariant vector field, clear errors."""
+"""GAAttention: exact invariance to continuous rotations, translations and permutations (float64 and
+float32, each to its tolerance), reflections as configured, equivariant vector field, clear errors."""
 
 import pytest
 import torch
+from helpers import TOLERANCE
 
 from hamilton_lie import GAAttention, get_model, groups, hamiltonian_vector_field
-from hamilton_lie.ga_attention import n_invariants, product_invariants
+from hamilton_lie.models._ga_attention import n_invariants, product_invariants
 from hamilton_lie.testing import assert_equivariant
 
 
-def _inputs(dim, batch=3, n=5, seed=0):
+def _inputs(dim, batch=3, n=5, seed=0, dtype=torch.float64):
     g = torch.Generator().manual_seed(seed)
     q = torch.randn(batch, n, dim, generator=g, dtype=torch.float64)
     p = torch.randn(batch, n, dim, generator=g, dtype=torch.float64)
@@ -17,31 +18,32 @@ def _inputs(dim, batch=3, n=5, seed=0):
         "masses": torch.rand(batch, n, generator=g, dtype=torch.float64) + 0.5,
         "k": torch.rand(batch, n, generator=g, dtype=torch.float64),
     }
-    return q, p, params
+    return q.to(dtype), p.to(dtype), {k: v.to(dtype) for k, v in params.items()}
 
 
-def _model(dim, **options):
+def _model(dim, dtype=torch.float64, **options):
     torch.manual_seed(0)
-    return GAAttention(dim, dim_hidden=16, num_layers=2, num_heads=2, **options).double()
+    return GAAttention(dim, dim_hidden=16, num_layers=2, num_heads=2, **options).to(dtype)
 
 
 CASES = [(d, r, e) for d in (2, 3) for r in (2, 3) for e in ("full", "potential")]
 
 
+@pytest.mark.parametrize("dtype", TOLERANCE)
 @pytest.mark.parametrize("dim, rank, energy", CASES)
 @pytest.mark.parametrize("reflections", [True, False])
-def test_exactly_invariant_to_rotations_translations_and_permutations(dim, rank, energy, reflections):
-    model = _model(dim, rank=rank, energy=energy, reflections=reflections)
-    q, p, params = _inputs(dim)
-    group = groups.get_group(f"SE{dim}")
+def test_exactly_invariant_to_rotations_translations_and_permutations(dim, rank, energy, reflections, dtype):
+    model = _model(dim, dtype, rank=rank, energy=energy, reflections=reflections)
+    q, p, params = _inputs(dim, dtype=dtype)
+    group, rtol = groups.get_group(f"SE{dim}"), TOLERANCE[dtype]
     generator = torch.Generator().manual_seed(1)
-    assert_equivariant(model, group, (q, p, params), rtol=1e-10, generator=generator, translation_scale=10.0)
+    assert_equivariant(model, group, (q, p, params), rtol=rtol, generator=generator, translation_scale=10.0)
     field = lambda q_, p_, params_: hamiltonian_vector_field(model, q_, p_, params_)  # noqa: E731
-    assert_equivariant(field, group, (q, p, params), rtol=1e-10, generator=generator)
+    assert_equivariant(field, group, (q, p, params), rtol=rtol, generator=generator)
     perm = torch.randperm(q.shape[1], generator=generator)
     H = model(q, p, params)
     permuted = model(q[:, perm], p[:, perm], {k: v[:, perm] for k, v in params.items()})
-    assert ((permuted - H).abs() / H.abs()).max() <= 1e-10
+    assert ((permuted - H).abs() / H.abs()).max() <= rtol
 
 
 @pytest.mark.parametrize("dim, rank, energy", CASES)

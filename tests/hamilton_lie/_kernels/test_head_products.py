@@ -1,4 +1,4 @@
-"""The per-head products (hamilton_lie.head_products) against torch.einsum, float64: values, first,
+"""The per-head products (hamilton_lie._kernels.head_products) against torch.einsum, float64: values, first,
 second and third derivatives (each product's backward is built from the two products themselves),
 eight heads (one SIMD vector in C++) and other head counts, strided operands; independence of the
 thread count; the einsum fallback."""
@@ -9,7 +9,7 @@ import pytest
 import torch
 from helpers import assert_same_bits_for_thread_counts
 
-from hamilton_lie import head_products
+from hamilton_lie._kernels import head_products
 
 pytestmark = pytest.mark.skipif(
     not (shutil.which("c++") and shutil.which("ninja")), reason="no C++ compiler or ninja to build the extension"

@@ -1,4 +1,4 @@
-"""The fused location kernels (hamilton_lie.fused) against the PyTorch form of the same MLP
+"""The fused location kernels (hamilton_lie._kernels.location_mlp) against the PyTorch form of the same MLP
 (MultiheadKernelMLP with fused=False), float64: values, first and second derivatives, both code paths
 of the C++ kernel (width 16, fixed at compile time, and any other width), partial tiles and several
 chunks; independence of the thread count; a whole model with and without them."""
@@ -10,8 +10,9 @@ import pytest
 import torch
 from helpers import assert_same_bits_for_thread_counts
 
-from hamilton_lie import LieTransformer, fused, groups, hamiltonian_vector_field
-from hamilton_lie.attention import MultiheadKernelMLP
+from hamilton_lie import LieTransformer, groups, hamiltonian_vector_field
+from hamilton_lie._kernels import extension, location_mlp
+from hamilton_lie.nn import KNN, Full, MultiheadKernelMLP, fused_kernels_available, use_fused_kernels
 from hamilton_lie.testing import assert_equivariant
 
 # where a compiler and ninja are present the extension must build: a failed build fails these tests
@@ -21,7 +22,7 @@ pytestmark = pytest.mark.skipif(
 
 
 def test_extension_builds():
-    assert fused.extension() is not None
+    assert extension() is not None and fused_kernels_available()
 
 
 @pytest.mark.skipif(
@@ -29,7 +30,7 @@ def test_extension_builds():
 )
 def test_extension_runs_on_threads():
     # without -fopenmp, at::parallel_for silently compiles to a serial loop
-    assert fused.extension().parallel()
+    assert extension().parallel()
 
 
 def _pair(in_dim, heads, width, dtype=torch.float64):
@@ -92,8 +93,8 @@ def test_gradcheck_and_gradgradcheck():
         torch.randn(heads),
     ]
     tensors = [t.double().requires_grad_() for t in tensors]
-    assert torch.autograd.gradcheck(fused.kernel_mlp, tensors)
-    assert torch.autograd.gradgradcheck(fused.kernel_mlp, tensors)
+    assert torch.autograd.gradcheck(location_mlp.kernel_mlp, tensors)
+    assert torch.autograd.gradgradcheck(location_mlp.kernel_mlp, tensors)
 
 
 def test_third_derivative_raises_clearly():
@@ -102,7 +103,7 @@ def test_third_derivative_raises_clearly():
     (gx,) = torch.autograd.grad(fast(x).sum(), x, create_graph=True)
     torch.autograd.grad(gx.pow(2).sum(), x, retain_graph=True)  # the second derivative is fine
     # a second derivative that is itself to be differentiated is refused when it is built
-    with pytest.raises(RuntimeError, match="third derivative .* HAMILTON_LIE_FUSED=0"):
+    with pytest.raises(RuntimeError, match="third derivative .*use_fused_kernels"):
         torch.autograd.grad(gx.pow(2).sum(), x, create_graph=True)
 
 
@@ -118,10 +119,10 @@ def test_same_bits_whatever_the_thread_count():
     assert_same_bits_for_thread_counts(derivatives)
 
 
-@pytest.mark.parametrize("attention", ["full", "knn"])
+@pytest.mark.parametrize("attention", [Full(), KNN(neighbours=4)])
 def test_model_with_and_without_fused_kernels(attention):
     torch.manual_seed(0)
-    options = dict(dim_hidden=16, num_layers=2, num_heads=2, attention=attention, neighbours=4)
+    options = dict(dim_hidden=16, num_layers=2, num_heads=2, attention=attention)
     plain = LieTransformer(groups.T(2), ("masses", "k"), fused_kernels=False, **options).double()
     fast = LieTransformer(groups.T(2), ("masses", "k"), fused_kernels=True, **options).double()
     fast.load_state_dict(plain.state_dict())
@@ -134,3 +135,23 @@ def test_model_with_and_without_fused_kernels(attention):
         torch.testing.assert_close(a, b, rtol=1e-11, atol=1e-11)
     translations = groups.T(2).sample((4,), generator=torch.Generator().manual_seed(2))
     assert_equivariant(fast, groups.T(2), (q, p, params), elements=translations, rtol=1e-10)
+
+
+def test_switch_turns_the_kernels_off_for_a_block_and_restores_them():
+    _, fast = _pair(2, 2, 4)
+    x = torch.randn(9, 2, dtype=torch.float64, requires_grad=True)
+    assert location_mlp.usable(x, fast.first.weight, fast.hidden_w)
+    with use_fused_kernels(False):
+        assert not fused_kernels_available() and not location_mlp.usable(x, fast.first.weight, fast.hidden_w)
+        with use_fused_kernels(True):
+            assert fused_kernels_available()
+        assert not fused_kernels_available()
+        out = fast(x)
+        (gx,) = torch.autograd.grad(out.sum(), x, create_graph=True)
+        # the PyTorch form: differentiable a third time, which the fused kernels refuse
+        (third,) = torch.autograd.grad(torch.autograd.grad(gx.pow(2).sum(), x, create_graph=True)[0].sum(), x)
+        assert torch.isfinite(third).all()
+    assert fused_kernels_available()
+    with pytest.raises(KeyError), use_fused_kernels(False):
+        raise KeyError("an error inside the block")
+    assert fused_kernels_available()  # restored on the way out

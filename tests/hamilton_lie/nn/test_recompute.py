@@ -6,10 +6,9 @@ from functools import partial
 import pytest
 import torch
 
-from hamilton_lie import LieTransformer, attention, hamiltonian_vector_field
-from hamilton_lie.attention import LieSelfAttention
+from hamilton_lie import LieTransformer, hamiltonian_vector_field
 from hamilton_lie.groups import SE2, T
-from hamilton_lie.recompute import recomputed
+from hamilton_lie.nn import KNN, Full, LieSelfAttention, _attention, recomputed
 
 
 def _function(B, M, K, C):
@@ -92,8 +91,8 @@ def _layer_inputs(B, M, K, dense_index: bool, masked: bool):
 def test_recomputed_attention_equals_plain_attention(logits, normalisation, neighbourhood, monkeypatch):
     """Output, first derivatives (f and positions) and second derivatives (every weight) of one layer,
     with a padding mask; ``gathered`` and ``dense`` are the two ways k-nearest attention is computed."""
-    monkeypatch.setattr(attention, "DENSE_FACTOR", 0 if neighbourhood == "gathered" else 32)
-    monkeypatch.setattr(attention, "RECOMPUTE_CHUNK_PAIRS", 6)  # several chunks, the last one short
+    monkeypatch.setattr(_attention, "DENSE_FACTOR", 0 if neighbourhood == "gathered" else 32)
+    monkeypatch.setattr(_attention, "RECOMPUTE_CHUNK_PAIRS", 6)  # several chunks, the last one short
     torch.manual_seed(0)
     plain = LieSelfAttention(8, 2, pair_dim=2, kernel_dim=4, logits=logits, normalisation=normalisation).double()
     lean = LieSelfAttention(
@@ -110,15 +109,15 @@ def test_recomputed_attention_equals_plain_attention(logits, normalisation, neig
         torch.testing.assert_close(b, a, rtol=1e-11, atol=1e-12)
 
 
-@pytest.mark.parametrize("group, samples, attn", [(T(2), 1, "knn"), (SE2(), 4, "knn"), (T(2), 1, "full")])
+@pytest.mark.parametrize("group, samples, attn", [(T(2), 1, KNN(neighbours=3)), (SE2(), 4, KNN(neighbours=3)), (T(2), 1, Full())])
 def test_recomputing_model_trains_like_the_plain_model(group, samples, attn):
     """H, the vector field, and the gradients of a loss on the vector field, with padded bodies."""
     config = dict(
-        dim_hidden=16, num_layers=2, num_heads=2, kernel_dim=8, lift_samples=samples, attention=attn, neighbours=3
+        dim_hidden=16, num_layers=2, num_heads=2, kernel_dim=8, lift_samples=samples, attention=attn
     )
     torch.manual_seed(0)
     # PyTorch's location kernels: with the fused ones, all-token attention never recomputes
-    config["fused_kernels"] = attn == "knn"
+    config["fused_kernels"] = isinstance(attn, KNN)
     plain = LieTransformer(group, ("masses", "k"), recompute_pairs=None, **config).double()
     lean = LieTransformer(group, ("masses", "k"), recompute_pairs=0, **config).double()
     lean.load_state_dict(plain.state_dict())

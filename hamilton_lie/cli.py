@@ -30,19 +30,21 @@ class _Bar:
     def __init__(self, desc: str, unit: str, total: int | None = None):
         self.desc, self.unit, self.total, self.bar = desc, unit, total, None
 
-    def update(self, n: int = 1, initial: int = 0, total: int | None = None, **postfix) -> None:
+    def update(self, n: int = 1, total: int | None = None, **postfix) -> None:
         if self.bar is None:
             from tqdm import tqdm
 
-            self.bar = tqdm(total=total or self.total, initial=initial, unit=self.unit, desc=self.desc, file=sys.stderr)
-        self.bar.update(n)
+            # the first report is counted as the bar's start, so that its rate is measured from there on
+            self.bar = tqdm(total=total or self.total, initial=n, unit=self.unit, desc=self.desc, file=sys.stderr)
+        else:
+            self.bar.update(n)
         if postfix:
             self.bar.set_postfix(**postfix)
 
     def training(self, progress) -> None:
         """The ``progress`` callback of :func:`hamilton_lie.training.train`."""
-        start = progress.step - 1 if self.bar is None else 0
-        self.update(1, initial=start, total=progress.total, loss=f"{progress.loss:.3e}", epoch=progress.epoch)
+        n = progress.step if self.bar is None else 1  # a resumed run's bar starts where the run stands
+        self.update(n, total=progress.total, loss=f"{progress.loss:.3e}", epoch=progress.epoch)
 
     def __enter__(self):
         return self
@@ -185,7 +187,10 @@ def _demo(args) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="hamilton-lie", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="hamilton-lie",
+        description="Physics datasets, Hamiltonian neural networks with equivariant transformers, and diagnostics.",
+    )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -10,7 +10,7 @@ from torch import nn
 from simulators import Registry
 
 from ..groups import get_group
-from ..nn._attention_kinds import ATTENTION_KINDS
+from ..nn import ATTENTION_KINDS
 from ._ga_attention import GAAttention
 from ._lie_transformer import LieTransformer
 from ._mlp import MLPHamiltonian

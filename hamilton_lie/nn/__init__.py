@@ -12,7 +12,7 @@ from .._kernels import enabled as _enabled
 from .._kernels import use_fused_kernels
 from ._activations import SiLU, silu
 from ._attention import LieSelfAttention, LinformerProjection, gather_neighbours
-from ._attention_kinds import KNN, Full, Linformer, LowRank, attention_kind, attention_table
+from ._attention_kinds import ATTENTION_KINDS, KNN, Full, Linformer, LowRank, attention_kind, attention_table
 from ._block import AttentionBlock
 from ._layer_norm import LayerNorm
 from ._location_kernel import MultiheadKernelMLP
@@ -26,6 +26,7 @@ def fused_kernels_available() -> bool:
 
 
 __all__ = [
+    "ATTENTION_KINDS",
     "KNN",
     "AttentionBlock",
     "Full",

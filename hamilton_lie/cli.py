@@ -145,7 +145,7 @@ def _plot(args) -> None:
     formats = ("png", "pdf") if args.pdf else ("png",)
     try:
         written = write_figures(args.runs, out, formats)
-    except FileNotFoundError as e:
+    except (FileNotFoundError, ValueError) as e:  # missing, damaged or non-finite inputs, named in the message
         raise HamiltonLieError(str(e)) from None
     print(f"wrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
 

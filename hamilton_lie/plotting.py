@@ -22,6 +22,7 @@ Example:
 from __future__ import annotations
 
 import json
+import zipfile
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
@@ -221,20 +222,43 @@ def plot_training(histories: Mapping[str, Sequence[Mapping]]) -> Figure:
 
 def load_run(run_dir: str | Path) -> dict:
     """What a run folder holds for plotting: ``metrics`` (metrics.json), ``examples`` (rollouts.npz),
-    ``history`` (metrics.jsonl records); each None when the file is missing."""
+    ``history`` (metrics.jsonl records); each None when the file is missing.
+
+    Raises:
+        FileNotFoundError: ``run_dir`` is not a folder.
+        ValueError: a file that cannot be read, or metrics with NaN or infinite values, naming the file.
+    """
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
         raise FileNotFoundError(f"{run_dir}: not a run folder")
     out = {"name": run_dir.name, "metrics": None, "examples": None, "history": None}
-    if (run_dir / "metrics.json").exists():
-        out["metrics"] = json.loads((run_dir / "metrics.json").read_text())
-    if (run_dir / "rollouts.npz").exists():
-        with np.load(run_dir / "rollouts.npz") as f:
-            out["examples"] = {k: f[k] for k in f.files}
-    if (run_dir / "metrics.jsonl").exists():
-        lines = (run_dir / "metrics.jsonl").read_text().splitlines()
-        out["history"] = [json.loads(line) for line in lines if line.strip()]
+    path = run_dir / "metrics.json"
+    try:
+        if path.exists():
+            out["metrics"] = _finite(path, json.loads(path.read_text()))
+        path = run_dir / "rollouts.npz"
+        if path.exists():
+            with np.load(path) as f:
+                out["examples"] = {k: f[k] for k in f.files}
+        path = run_dir / "metrics.jsonl"
+        if path.exists():
+            out["history"] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
+        raise ValueError(f"{path}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'damaged'})") from None
     return out
+
+
+def _finite(path: Path, value, where: str = ""):
+    """``value`` (nested JSON) unchanged when every number in it is finite; ValueError naming the first that is not."""
+    if isinstance(value, dict):
+        for k, v in value.items():
+            _finite(path, v, f"{where}.{k}" if where else k)
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            _finite(path, v, f"{where}[{i}]")
+    elif isinstance(value, float) and not np.isfinite(value):
+        raise ValueError(f"{path}: {where} is {value} (NaN or infinite metrics cannot be drawn)")
+    return value
 
 
 def write_figures(

@@ -73,6 +73,9 @@ class TrajectoryDataset(Dataset):
             self.attrs = check_structure(self.path, f)
             available = f[split]["q"].shape[0]
             self.param_names = tuple(f[split]["params"].keys())
+            for name in self.param_names:  # small (n, N) arrays: checked once here rather than per window
+                if not np.isfinite(read_array(self.path, f[split]["params"][name])).all():
+                    raise DatasetError(f"{self.path}: /{split}/params/{name} contains NaN or inf")
         self.n_steps = int(self.attrs["n_steps"])
         if not isinstance(chunk_len, int) or not 1 <= chunk_len <= self.n_steps:
             raise ValueError(f"chunk_len must be an integer in [1, {self.n_steps}], got {chunk_len!r}")

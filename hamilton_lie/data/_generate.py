@@ -22,7 +22,7 @@ from simulators import integrate
 from .._errors import HamiltonLieError
 from .._seeds import split_seed
 from ._recipes import Recipe
-from ._schema import SCHEMA_VERSION
+from ._schema import SCHEMA_MINOR, SCHEMA_VERSION
 
 log = logging.getLogger(__name__)
 
@@ -128,6 +128,7 @@ def _root_attrs(recipe: Recipe, system) -> dict:
 
     return {
         "schema_version": SCHEMA_VERSION,
+        "schema_minor": SCHEMA_MINOR,
         "system": recipe.system,
         "n_bodies": recipe.n_bodies,
         "dim": recipe.dim,
@@ -146,7 +147,7 @@ def _root_attrs(recipe: Recipe, system) -> dict:
 def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress) -> float:
     """Integrate one split batch by batch into ``group``; returns its largest relative energy error."""
     n = q0.shape[0]
-    group.create_dataset("t", data=t.cpu().numpy())
+    group.create_dataset("t", data=t.cpu().numpy(), fletcher32=True)
     shape = (n, recipe.n_steps, recipe.n_bodies, recipe.dim)
     opts = {"dtype": "f8", "fletcher32": True, "compression": None if recipe.compression == "none" else recipe.compression}
     q_ds = group.create_dataset("q", shape=shape, chunks=(1, *shape[1:]), **opts)

@@ -84,7 +84,8 @@ def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64)
         g = f[split]
         out = {k: torch.from_numpy(read_array(path, g[k])).to(dtype) for k in ("t", "q", "p", "energy")}
         out["params"] = {k: torch.from_numpy(read_array(path, v)).to(dtype) for k, v in g["params"].items()}
-    for k in ("q", "p", "energy"):
-        if not torch.isfinite(out[k]).all():
-            raise DatasetError(f"{path}: /{split}/{k} contains NaN or inf")
+    arrays = {"q": out["q"], "p": out["p"], "energy": out["energy"], **{f"params/{k}": v for k, v in out["params"].items()}}
+    for name, value in arrays.items():
+        if not torch.isfinite(value).all():
+            raise DatasetError(f"{path}: /{split}/{name} contains NaN or inf")
     return out

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import os
+import pickle
 from pathlib import Path
 
 import torch
@@ -22,6 +23,7 @@ from .._errors import HamiltonLieError
 # 2: attention channel c belongs to head c % H (heads innermost); format-1 weights load without error
 # into that layout but compute another function, so they are refused
 CHECKPOINT_FORMAT = 2
+RESUME_ENTRIES = ("model", "optimizer", "scheduler", "step", "epoch", "batch", "best_val_mse", "rng")
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -38,9 +40,15 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
     if not path.exists():
         raise HamiltonLieError(f"{path}: no such checkpoint")
     try:
-        state = torch.load(path, map_location=map_location, weights_only=False)
+        # tensors and plain data only: unpickling anything else could run code the file carries
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except Exception as e:  # torch raises several types for damaged files
-        raise HamiltonLieError(f"{path}: not a readable checkpoint (corrupted?): {e}") from None
+        # the weights-only unpickler names the global it refused (a function or class the file would call)
+        if isinstance(e, pickle.UnpicklingError) and "allowed global" in str(e):
+            raise HamiltonLieError(
+                f"{path}: refused: it holds objects other than tensors and plain data, which loading would execute"
+            ) from None
+        raise HamiltonLieError(f"{path}: not a readable checkpoint (corrupted?): {str(e).splitlines()[0]}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise HamiltonLieError(f"{path}: not a hamilton-lie checkpoint (no 'model' entry)")
     if state.get("format", 1) != CHECKPOINT_FORMAT:
@@ -92,7 +100,12 @@ class RunFolder:
         save_checkpoint(self.best, state)
 
     def load_last(self) -> dict:
-        return load_checkpoint(self.last)
+        """``last.pt``, checked to hold everything a resumed run needs."""
+        state = load_checkpoint(self.last)
+        missing = [k for k in RESUME_ENTRIES if k not in state]
+        if missing:
+            raise HamiltonLieError(f"{self.last}: cannot resume: the checkpoint has no {missing[0]!r} entry")
+        return state
 
     def append(self, record: dict) -> None:
         """Add one epoch's record to ``metrics.jsonl``."""

@@ -176,9 +176,10 @@ def _step(run: Run, store: RunFolder, batch: dict, share: float, ddp: Distribute
     # each rank's mean, weighted by its share: DDP's gradient average is then the global mean
     loss = run.objective(batch, run.generator) * (share * ddp.world)
     if not ddp.all_finite(loss):
+        kept = f"{store.last} keeps the last good state" if store.has_run() else "no checkpoint was written before it"
         raise TrainingDiverged(
-            f"non-finite training loss at step {pos.step + 1} (epoch {pos.epoch + 1}); {store.last} keeps the "
-            "last good state: lower train.lr or set train.grad_clip"
+            f"non-finite training loss at step {pos.step + 1} (epoch {pos.epoch + 1}); {kept}: lower train.lr or "
+            "set train.grad_clip"
         )
     run.optimizer.zero_grad(set_to_none=True)
     loss.backward()

@@ -3,7 +3,7 @@
 A TOML table becomes a frozen dataclass by :func:`from_table`: an unknown key, a missing required key,
 a value of the wrong type, or one outside the field's declared bounds raises the caller's error class
 with one line naming the source and the dotted key. Bounds are declared on the fields:
-``field(metadata=at_least(1))``, ``positive()``, ``one_of(...)``; fields with ``metadata=NOT_IN_TOML``
+``field(metadata=at_least(1))``, ``within(0, 9)``, ``positive()``, ``one_of(...)``; fields with ``metadata=NOT_IN_TOML``
 are filled by the caller, never read from the file.
 """
 
@@ -28,6 +28,11 @@ NOT_IN_TOML = {"toml": False}
 def at_least(low: int) -> dict:
     """Field metadata: an integer ``>= low``."""
     return {"at_least": low}
+
+
+def within(low, high) -> dict:
+    """Field metadata: a number in ``[low, high]``."""
+    return {"at_least": low, "at_most": high}
 
 
 def positive() -> dict:
@@ -95,8 +100,10 @@ def _checked(value, hint, bounds: typing.Mapping, dotted: str, source: str, erro
     # bool is an int in Python; `n_bodies = true` is a mistake
     if (isinstance(value, bool) and bool not in allowed) or not isinstance(value, allowed):
         raise error(f"{source}: {dotted} must be {_describe(allowed)}, got {value!r}")
-    if "at_least" in bounds and value < bounds["at_least"]:
+    if "at_least" in bounds and not value >= bounds["at_least"]:  # NaN fails too
         raise error(f"{source}: {dotted} must be at least {bounds['at_least']}, got {value}")
+    if "at_most" in bounds and not value <= bounds["at_most"]:
+        raise error(f"{source}: {dotted} must be at most {bounds['at_most']}, got {value}")
     if bounds.get("positive") and not (math.isfinite(value) and value > 0):
         raise error(f"{source}: {dotted} must be a positive number, got {value!r}")
     if "one_of" in bounds and value not in bounds["one_of"]:

@@ -15,6 +15,7 @@ import shutil
 import sys
 from pathlib import Path
 
+from ._checks import check_output_folder
 from ._errors import HamiltonLieError
 from ._presets import preset_names
 
@@ -63,10 +64,10 @@ def _resolve_recipe(name: str) -> Path:
 
 
 def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> Path:
-    from .data import check_output, generate_dataset, load_recipe
+    from .data import generate_dataset, load_recipe
 
     recipe = load_recipe(recipe_path)
-    out = check_output(out or recipe_path.with_suffix(".h5"), force)
+    out = out or recipe_path.with_suffix(".h5")
     total = sum(n for _, n in recipe.splits.items())
     with _Bar(f"generate {recipe_path.stem}", "traj", total) as bar:
         result = generate_dataset(recipe, out, device=device, force=force, progress=bar.update)
@@ -97,13 +98,14 @@ def _info(path: Path) -> None:
         print(f"{k:<{width}}  {v}")
 
 
-def _train(config, resume: bool = False):
+def _train(config, resume: bool = False, allow_changes: bool = False):
     """Train with a bar; under torchrun every process joins the job and rank 0 reports."""
     from .training import Distributed, train
 
     ddp = Distributed.from_environment()
     with _Bar(Path(config.train.out).name, "step") as bar:
-        result = train(config, resume=resume, progress=bar.training if ddp.main else None, distributed=ddp)
+        progress = bar.training if ddp.main else None
+        result = train(config, resume=resume, progress=progress, distributed=ddp, allow_changes=allow_changes)
     return result, ddp
 
 
@@ -111,7 +113,7 @@ def _train_command(args) -> None:
     from .training import load_config
 
     overrides = args.set + ([f"train.device={args.device}"] if args.device else [])
-    result, ddp = _train(load_config(args.config, overrides), resume=args.resume)
+    result, ddp = _train(load_config(args.config, overrides), args.resume, args.allow_changes)
     if ddp.main:  # under torchrun, one summary rather than one per rank
         print(
             f"{result.run_dir}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.1f} s; "
@@ -126,6 +128,7 @@ def _evaluate(args) -> None:
     if args.rollout_steps < 2:
         raise HamiltonLieError(f"--rollout-steps must be at least 2, got {args.rollout_steps}")
     checkpoint = resolve_checkpoint(args.checkpoint)
+    check_output_folder(checkpoint.parent)  # where metrics.json goes: found unwritable now, not after the rollouts
     data = args.data or Path(parse_config(load_checkpoint(checkpoint).get("config", {}), str(checkpoint)).data.path)
     with _Bar("evaluate rollouts", "system") as bar:
         metrics, examples = evaluate(
@@ -143,6 +146,7 @@ def _plot(args) -> None:
     if out is None:
         raise HamiltonLieError("plot: give --out when plotting several runs")
     formats = ("png", "pdf") if args.pdf else ("png",)
+    check_output_folder(out)
     try:
         written = write_figures(args.runs, out, formats)
     except (FileNotFoundError, ValueError) as e:  # missing, damaged or non-finite inputs, named in the message
@@ -208,6 +212,9 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE", help="override a config value")
     tr.add_argument("--resume", action="store_true", help="continue the run in train.out from last.pt")
     tr.add_argument("--device", help="shorthand for --set train.device=DEVICE")
+    tr.add_argument(
+        "--allow-changes", action="store_true", help="resume although the config differs from the checkpoint's"
+    )
 
     ev = sub.add_parser("evaluate", help="measure a trained model on a dataset's test split; writes metrics.json")
     ev.add_argument("checkpoint", type=Path, help="a run folder (its best.pt) or a checkpoint file")

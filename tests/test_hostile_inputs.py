@@ -1,11 +1,14 @@
 """Hostile but realistic inputs and faults: each gives one line on stderr naming the file and the field,
 exit code 2, no traceback, and leaves the output path as it was (absent, or unchanged byte for byte)."""
 
+import contextlib
 import json
 import math
 import shutil
+import subprocess
 
 import h5py
+import numpy as np
 import pytest
 import torch
 
@@ -170,3 +173,169 @@ def test_training_that_diverges_before_any_checkpoint_says_so(tiny_h5, tmp_path,
     code, err = _run(capsys, "train", TRAIN, *_sets(f"data.path={tiny_h5}", f"train.out={run}", *SMALL, "train.lr=1e30"))
     lines = [line for line in err.replace("\r", "\n").splitlines() if "error" in line]
     assert code == 2 and len(lines) == 1 and "no checkpoint was written before it" in lines[0], err
+    assert not run.exists()  # no half-made run folder
+
+
+# -- item 9: every other hostile input: one line, exit 2, the output path untouched ------------------
+@contextlib.contextmanager
+def _read_only(folder):
+    """``folder`` made unwritable, for root too (an immutable folder); skips where that cannot be done."""
+    done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip("cannot make a folder read-only here (chattr +i)")
+    try:
+        yield folder
+    finally:
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+
+
+def _recipe(root, tmp_path, edit=lambda s: s, name="r.toml"):
+    path = tmp_path / name
+    path.write_text(edit((root / "datasets" / "tiny.toml").read_text()))
+    return path
+
+
+RECIPE_CASES = {
+    "not UTF-8": (lambda path: path.write_bytes(b"\xff\xfe system = 1"), "not UTF-8"),
+    "too large for memory": (
+        lambda path: path.write_text(path.read_text().replace("train = 64", "train = 1000000000")
+                                     .replace("batch_size", "x").replace("seed = 0", "seed = 0\nbatch_size = 100000000")),
+        "GiB of memory",
+    ),  # fmt: skip
+    "seed beyond int64": (lambda path: path.write_text(path.read_text().replace("seed = 0", f"seed = {2**63}")), "seed must be at most"),
+}
+
+
+@pytest.mark.parametrize("case", RECIPE_CASES)
+def test_bad_recipes(root, tmp_path, capsys, case):
+    recipe = _recipe(root, tmp_path)
+    damage, fragment = RECIPE_CASES[case]
+    damage(recipe)
+    code, err = _run(capsys, "generate", recipe, "--out", tmp_path / "out.h5")
+    assert_one_line(code, err, str(recipe), fragment)
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_an_hdf5_file_given_as_recipe_or_config(tiny_h5, tmp_path, capsys):
+    code, err = _run(capsys, "generate", tiny_h5, "--out", tmp_path / "out.h5")
+    assert_one_line(code, err, str(tiny_h5), "not a recipe")
+    code, err = _run(capsys, "train", tiny_h5)
+    assert_one_line(code, err, str(tiny_h5), "not a config")
+    assert not (tmp_path / "out.h5").exists()
+
+
+def test_bad_output_paths_are_refused_before_generating(root, tmp_path, capsys):
+    recipe = _recipe(root, tmp_path)
+    (tmp_path / "folder").mkdir()
+    (tmp_path / "file").write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    cases = [
+        (tmp_path / "folder", "is a folder"),
+        (tmp_path / "file" / "out.h5", "is a file, not a folder"),
+        (locked / "out.h5", "cannot write in"),
+    ]
+    with _read_only(locked):
+        for out, fragment in cases:
+            code, err = _run(capsys, "generate", recipe, "--out", out)
+            assert_one_line(code, err, str(out), fragment)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["file", "folder", "locked", "r.toml"]
+    assert list((tmp_path / "folder").iterdir()) == [] and (tmp_path / "file").read_text() == "x"
+
+
+def _rewrite_attr(path, key, value):
+    with h5py.File(path, "r+") as f:
+        f.attrs[key] = value
+
+
+DATASET_CASES = {
+    "schema_version a string": (lambda p: _rewrite_attr(p, "schema_version", "1"), "'schema_version' must be an integer"),
+    "n_bodies a float": (lambda p: _rewrite_attr(p, "n_bodies", 6.5), "'n_bodies' must be an integer"),
+    "system_settings not JSON": (lambda p: _rewrite_attr(p, "system_settings", "{mass"), "'system_settings' is not a JSON object"),
+    "energy as text": (lambda p: _replace(p, "train/energy", np.full((64, 20), "x", dtype="S1")), "/train/energy holds"),
+    "truncated": (lambda p: p.write_bytes(p.read_bytes()[:5000]), "not a readable HDF5 file"),
+}
+
+
+def _replace(path, name, array):
+    with h5py.File(path, "r+") as f:
+        del f[name]
+        f[name] = array
+
+
+@pytest.mark.parametrize("case", DATASET_CASES)
+def test_damaged_datasets(data, trained, tmp_path, capsys, case):
+    damage, fragment = DATASET_CASES[case]
+    damage(data)
+    for argv in (["info", data], ["evaluate", trained, "--data", data]):
+        code, err = _run(capsys, *argv)
+        assert_one_line(code, err, str(data), fragment)
+    run = tmp_path / "run"
+    code, err = _run(capsys, "train", TRAIN, *_sets(f"data.path={data}", f"train.out={run}", *SMALL))
+    assert_one_line(code, err, str(data), fragment)
+    assert not run.exists() and not (trained / "metrics.json").exists()
+
+
+TRAIN_CASES = {
+    "negative lr": (["train.lr=-1e-3"], "train.lr must be a positive number"),
+    "NaN lr": (["train.lr=nan"], "train.lr must be a positive number"),
+    "negative weight decay": (["train.weight_decay=-0.1"], "train.weight_decay must be at least 0.0"),
+    "NaN weight decay": (["train.weight_decay=nan"], "train.weight_decay must be at least 0.0"),
+    "unknown method": (["train.method=rk5"], "train.method must be one of"),
+    "negative grad clip": (["train.grad_clip=-1.0"], "train.grad_clip must be a positive number"),
+    "no such device": (["train.device=cuda:99"], "no such device"),
+    "not a device": (["train.device=gpu"], "not a torch device"),
+    "chunk longer than the trajectories": (["data.chunk_len=50"], "data.chunk_len does not fit the file"),
+    "more training systems than the file": (["data.n_train=1000"], "data.n_train does not fit the file"),
+    "more validation systems than the file": (["data.n_val=1000"], "data.n_val does not fit the file"),
+}
+
+
+@pytest.mark.parametrize("case", TRAIN_CASES)
+def test_bad_training_settings(tiny_h5, tmp_path, capsys, case):
+    extra, fragment = TRAIN_CASES[case]
+    run = tmp_path / "run"
+    code, err = _run(capsys, "train", TRAIN, *_sets(f"data.path={tiny_h5}", f"train.out={run}", *SMALL, *extra))
+    assert_one_line(code, err, fragment)
+    assert not run.exists()
+
+
+def test_a_config_that_is_not_utf8(tmp_path, capsys):
+    (tmp_path / "c.toml").write_bytes(b"[train]\nout = \"\xff\"")
+    code, err = _run(capsys, "train", tmp_path / "c.toml")
+    assert_one_line(code, err, "c.toml", "not UTF-8")
+
+
+def test_bad_run_folders(tiny_h5, tmp_path, capsys):
+    (tmp_path / "file").write_text("x")
+    locked = tmp_path / "locked"
+    locked.mkdir()
+    with _read_only(locked):
+        for out, fragment in ((tmp_path / "file", "is a file, not a folder"), (locked / "run", "cannot write in")):
+            code, err = _run(capsys, "train", TRAIN, *_sets(f"data.path={tiny_h5}", f"train.out={out}", *SMALL))
+            assert_one_line(code, err, str(out), fragment)
+    assert (tmp_path / "file").read_text() == "x" and list(locked.iterdir()) == []
+
+
+def test_devices_that_do_not_exist(tiny_h5, trained, tmp_path, capsys):
+    code, err = _run(capsys, "generate", "tiny", "--out", tmp_path / "out.h5", "--device", "cuda:99")
+    assert_one_line(code, err, "cuda:99", "no such device")
+    code, err = _run(capsys, "evaluate", trained, "--data", tiny_h5, "--device", "cuda:99")
+    assert_one_line(code, err, "cuda:99", "no such device")
+    assert not (tmp_path / "out.h5").exists() and not (trained / "metrics.json").exists()
+
+
+def test_evaluating_into_a_folder_that_cannot_be_written(trained, tiny_h5, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(trained, run)
+    with _read_only(run):
+        code, err = _run(capsys, "evaluate", run, "--data", tiny_h5)
+        assert_one_line(code, err, str(run), "cannot write in")
+    assert not (run / "metrics.json").exists()
+
+
+def test_plot_into_a_file(trained, tiny_h5, tmp_path, capsys):
+    (tmp_path / "figures").write_text("x")
+    code, err = _run(capsys, "plot", trained, "--out", tmp_path / "figures")
+    assert_one_line(code, err, "figures", "is a file, not a folder")
+    assert (tmp_path / "figures").read_text() == "x"

@@ -25,6 +25,7 @@ from pathlib import Path
 
 import torch
 
+from .._checks import check_device
 from .._errors import HamiltonLieError
 from ..data import TrajectoryDataset, check_dataset, load_split
 from ..dynamics import HamiltonianDynamics, to_z
@@ -155,6 +156,7 @@ def evaluate(
         HamiltonLieError: bad checkpoint or data, or a model that does not fit the data.
     """
     start = time.perf_counter()
+    check_device(device)
     info = check_dataset(data, full=False)
     model, config, state = load_trained(checkpoint, info.attrs, device)
     test = TestSet.read(data, n_trajectories, rollout_steps)

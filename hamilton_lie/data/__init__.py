@@ -7,7 +7,7 @@ Data flow: a recipe (TOML) -> :func:`generate_dataset` (the simulators, batched,
 
 from .._errors import DatasetError, RecipeError
 from ._dataset import TrajectoryDataset
-from ._generate import GenerateResult, check_output, generate_dataset, relative_energy_error
+from ._generate import GenerateResult, generate_dataset, relative_energy_error
 from ._reading import DatasetInfo, check_dataset, load_split
 from ._recipes import COMPRESSIONS, Recipe, Splits, load_recipe, parse_recipe
 from ._schema import ROOT_ATTRS, SCHEMA_VERSION, SPLITS
@@ -25,7 +25,6 @@ __all__ = [
     "Splits",
     "TrajectoryDataset",
     "check_dataset",
-    "check_output",
     "generate_dataset",
     "load_recipe",
     "load_split",

@@ -10,6 +10,7 @@ import datetime
 import json
 import logging
 import os
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,7 +20,8 @@ import torch
 
 from simulators import integrate
 
-from .._errors import HamiltonLieError
+from .._checks import available_memory, check_device, check_output_file, nearest_existing
+from .._errors import HamiltonLieError, RecipeError
 from .._seeds import split_seed
 from ._recipes import Recipe
 from ._schema import SCHEMA_MINOR, SCHEMA_VERSION
@@ -56,12 +58,26 @@ def relative_energy_error(system, q, p, params) -> tuple[torch.Tensor, torch.Ten
     return energy, error
 
 
-def check_output(out: str | Path, force: bool) -> Path:
-    """Refuse to overwrite ``out`` unless ``force``; returns it as a Path."""
-    out = Path(out)
-    if out.exists() and not force:
-        raise HamiltonLieError(f"{out}: already exists; pass --force to overwrite")
-    return out
+def _check_resources(recipe: Recipe, out: Path) -> None:
+    """Refuse up front a recipe whose arrays would not fit in this machine's memory or on the output's disk."""
+    per_trajectory = recipe.n_steps * recipe.n_bodies * recipe.dim * 8  # bytes of q (or p), float64
+    sizes = [n for _, n in recipe.splits.items()]
+    batch = min(recipe.batch_size, max(sizes))
+    # a batch's q and p, the integrator's copies of them and the energies; a split's initial states
+    memory = 6 * batch * per_trajectory + 4 * max(sizes) * recipe.n_bodies * recipe.dim * 8
+    available = available_memory()
+    if memory > available:
+        raise RecipeError(
+            f"{recipe.name}: generating needs about {memory / 2**30:.1f} GiB of memory (batches of {batch} "
+            f"trajectories of {recipe.n_steps} samples); this machine has {available / 2**30:.1f} GiB available"
+        )
+    disk = 2 * sum(sizes) * per_trajectory
+    free = shutil.disk_usage(nearest_existing(out.parent)).free
+    if disk > free:
+        raise RecipeError(
+            f"{recipe.name}: the dataset would take about {disk / 2**30:.1f} GiB; {nearest_existing(out.parent)} "
+            f"has {free / 2**30:.1f} GiB free"
+        )
 
 
 def generate_dataset(
@@ -86,10 +102,13 @@ def generate_dataset(
         A :class:`GenerateResult`.
 
     Raises:
-        HamiltonLieError: when ``out`` exists and ``force`` is false, or integration
-            produced non-finite values.
+        HamiltonLieError: before any work, when ``out`` exists and ``force`` is false, is a folder or
+            cannot be written, when ``device`` does not exist, or when the recipe's arrays would not fit
+            in memory or on disk (RecipeError); later, when integration produced non-finite values.
     """
-    out = check_output(out, force)
+    out = check_output_file(out, force)
+    check_device(device)
+    _check_resources(recipe, out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     start = time.perf_counter()

@@ -34,7 +34,7 @@ from simulators.integrators import INTEGRATORS
 
 from .. import _toml
 from .._errors import RecipeError
-from .._toml import NOT_IN_TOML, at_least, one_of, positive
+from .._toml import NOT_IN_TOML, at_least, one_of, positive, within
 
 COMPRESSIONS = ("none", "lzf", "gzip")
 
@@ -76,7 +76,7 @@ class Recipe:
     n_steps: int = field(metadata=at_least(2))
     integrator: str
     substeps: int = field(metadata=at_least(1))
-    seed: int = field(metadata=at_least(0))
+    seed: int = field(metadata=within(0, 2**63 - 1))  # stored as an HDF5 int64 attribute
     splits: Splits
     settings: dict = field(default_factory=dict)
     compression: str = field(default="none", metadata=one_of(*COMPRESSIONS))

@@ -4,7 +4,7 @@ A state is ``q, p (batch, n_bodies, dim)``; torchdiffeq integrates the stacked
 ``z = to_z(q, p)`` of shape ``(batch, 2, n_bodies, dim)``.
 """
 
-from ._rollout import FIXED_GRID, HamiltonianDynamics, Rollout, refine_grid
+from ._rollout import FIXED_GRID, HamiltonianDynamics, Rollout, refine_grid, solver_names
 from ._vector_field import EnergyFunction, from_z, hamiltonian_vector_field, to_z
 
 __all__ = [
@@ -15,5 +15,6 @@ __all__ = [
     "from_z",
     "hamiltonian_vector_field",
     "refine_grid",
+    "solver_names",
     "to_z",
 ]

@@ -24,6 +24,14 @@ from simulators.integrators import INTEGRATORS
 
 from ._vector_field import from_z, hamiltonian_vector_field, to_z
 
+
+def solver_names() -> list[str]:
+    """The methods a rollout takes: torchdiffeq's solvers and the symplectic integrators of ``simulators``."""
+    from torchdiffeq._impl.odeint import SOLVERS  # the solvers odeint dispatches to, by name
+
+    return sorted(set(SOLVERS) | {name for name in INTEGRATORS.names() if INTEGRATORS[name].symplectic})
+
+
 FIXED_GRID = ("euler", "midpoint", "heun2", "heun3", "rk4", "explicit_adams", "implicit_adams")
 
 

@@ -37,7 +37,8 @@ import torch
 from .. import _toml
 from .._errors import ConfigError
 from .._presets import preset_names, preset_text
-from .._toml import at_least, one_of, positive
+from .._toml import at_least, one_of, positive, within
+from ..dynamics import solver_names
 
 DTYPES = {"float32": torch.float32, "float64": torch.float64}
 
@@ -88,8 +89,8 @@ class TrainConfig:
 
     epochs: int = field(default=200, metadata=at_least(1))
     batch_size: int = field(default=100, metadata=at_least(1))
-    lr: float = 1e-3
-    seed: int = 0
+    lr: float = field(default=1e-3, metadata=positive())
+    seed: int = field(default=0, metadata=within(0, 2**40))  # epoch seeds are seed * 1_000_003 + epoch < 2^64
     device: str = "cpu"
     dtype: str = field(default="float32", metadata=one_of(*DTYPES))
     out: str = "runs/run"
@@ -97,7 +98,7 @@ class TrainConfig:
     grad_clip: float | None = field(default=None, metadata=positive())
     method: str = "rk4"
     substeps: int = field(default=1, metadata=at_least(1))
-    weight_decay: float = 0.0
+    weight_decay: float = field(default=0.0, metadata=at_least(0.0))
 
     @property
     def torch_dtype(self) -> torch.dtype:
@@ -141,6 +142,8 @@ def parse_config(raw: dict, source: str = "config") -> Config:
     if not isinstance(name, str):
         raise ConfigError(f"{source}: model.name must be a string, got {name!r}")
     train = _toml.from_table(TrainConfig, sections["train"], source, ConfigError, "train.")
+    if train.method not in solver_names():
+        raise ConfigError(f"{source}: train.method must be one of {solver_names()}, got {train.method!r}")
     return Config(data, ModelConfig(name, model_options), train)
 
 

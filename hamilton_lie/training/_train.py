@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable
 
 import torch
 
+from .._checks import check_device, check_output_folder
 from .._errors import ConfigError
 from ..data import TrajectoryDataset
 from ..dynamics import HamiltonianDynamics
@@ -24,6 +26,7 @@ def train(
     progress: Callable[[Progress], None] | None = None,
     distributed: Distributed | None = None,
     stop_after_steps: int | None = None,
+    allow_changes: bool = False,
 ) -> TrainResult:
     """Train the configured model into the run folder ``config.train.out``.
 
@@ -39,34 +42,71 @@ def train(
             None: a single process.
         stop_after_steps: return after this many optimiser steps in total (as if killed right then;
             for tests of resumption).
+        allow_changes: resume although the config differs from the checkpoint's (``train.out`` and
+            ``train.device`` may always change).
 
     Raises:
-        ConfigError, DatasetError: bad configuration or data (nothing is written).
+        ConfigError, DatasetError: bad configuration or data, found before anything is written; a
+            run that fails before its first checkpoint leaves no run folder behind.
         TrainingDiverged: a non-finite loss; ``last.pt`` keeps the last good state.
     """
     ddp = distributed or Distributed()
-    store = RunFolder(config.train.out)
+    store = RunFolder(check_output_folder(config.train.out))
     if resume and not store.has_run():
         raise ConfigError(f"{store.last}: nothing to resume")
     if not resume and store.has_run():
         raise ConfigError(f"{store.root}: already holds a run; pass --resume to continue it or choose another train.out")
+    check_device(config.train.device)
     run = _assemble(config, ddp)
     if resume:
-        state = store.load_last()
-        try:
-            run.restore(state)
-        except RuntimeError as e:
-            raise ConfigError(f"{store.last}: does not fit the configured model: {str(e).splitlines()[0]}") from None
-    elif ddp.main:
+        _restore(run, store, allow_changes)
+        return fit(run, store, progress, ddp, stop_after_steps)
+    created = ddp.main and not store.root.exists()
+    if ddp.main:
         store.create(config.to_toml())
-    return fit(run, store, progress, ddp, stop_after_steps)
+    try:
+        return fit(run, store, progress, ddp, stop_after_steps)
+    except BaseException:
+        if created and not store.has_run():  # nothing worth keeping was written: leave no half-made folder
+            shutil.rmtree(store.root, ignore_errors=True)
+        raise
+
+
+def _restore(run: Run, store: RunFolder, allow_changes: bool) -> None:
+    """Load ``last.pt`` into ``run``, refusing a config that differs from the checkpoint's unless allowed."""
+    state = store.load_last()
+    changed = config_changes(state.get("config", {}), run.config.to_dict())
+    if changed and not allow_changes:
+        raise ConfigError(
+            f"{store.last}: the config differs from the checkpoint's ({'; '.join(changed)}); resume with the "
+            "checkpoint's settings, or allow the changes (--allow-changes)"
+        )
+    try:
+        run.restore(state)
+    except (RuntimeError, ValueError, KeyError) as e:
+        raise ConfigError(f"{store.last}: does not fit the configured model: {str(e).splitlines()[0]}") from None
+
+
+# where a run is, and on what, may change between its parts without changing what it computes
+_FREE_TO_CHANGE = {"train.out", "train.device"}
+
+
+def config_changes(old: dict, new: dict) -> list[str]:
+    """``section.key old -> new`` for every setting of the nested configs that differs."""
+    changes = []
+    for section in sorted(set(old) | set(new)):
+        a, b = old.get(section, {}), new.get(section, {})
+        for key in sorted(set(a) | set(b)):
+            if f"{section}.{key}" not in _FREE_TO_CHANGE and a.get(key) != b.get(key):
+                changes.append(f"{section}.{key} {a.get(key)!r} -> {b.get(key)!r}")
+    return changes
 
 
 def _assemble(config: Config, ddp: Distributed) -> Run:
     """The datasets, model, objective and optimiser of a run, checked against each other."""
     tc, dc = config.train, config.data
-    train_set = TrajectoryDataset(dc.path, "train", dc.chunk_len, windows=dc.windows, seed=tc.seed, n_trajectories=dc.n_train)
-    val_set = TrajectoryDataset(dc.path, "val", dc.chunk_len, windows="random", seed=tc.seed + 1, n_trajectories=dc.n_val)
+    train_set = _windows(dc, "train", dc.windows, tc.seed, dc.n_train)
+    val_set = _windows(dc, "val", "random", tc.seed + 1, dc.n_val)
     model, generator = initial_state(config, train_set.attrs)
     missing = [k for k in getattr(model, "scalar_features", ()) if k not in train_set.param_names]
     if missing:
@@ -83,3 +123,12 @@ def _assemble(config: Config, ddp: Distributed) -> Run:
     scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=tc.epochs)
     return Run(config, model, dynamics, objective, optimizer, scheduler, train_set, val_set, device, generator,
                data_identity(train_set.attrs))  # fmt: skip
+
+
+def _windows(dc, split: str, windows: str, seed: int, n: int | None) -> TrajectoryDataset:
+    """A split's windows; a ``chunk_len`` or split size the file cannot supply is a config error."""
+    try:
+        return TrajectoryDataset(dc.path, split, dc.chunk_len, windows, seed, n)
+    except ValueError as e:
+        key = "data.chunk_len" if "chunk_len" in str(e) else f"data.n_{split}"
+        raise ConfigError(f"{dc.path}: {key} does not fit the file: {e}") from None

@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from hamilton_lie import check_dataset, evaluate, generate_dataset, load_config, load_recipe, load_split, train
-from hamilton_lie.training import load_checkpoint
+from hamilton_lie.training import ConfigError, load_checkpoint
 
 
 @pytest.fixture(scope="module")
@@ -68,6 +68,9 @@ def test_an_old_run_resumes(fixture, tmp_path):
     run = tmp_path / "run"
     shutil.copytree(fixture / "run", run)
     overrides = [f"data.path={fixture / 'tiny.h5'}", f"train.out={run}", "train.epochs=3"]
-    result = train(load_config(run / "config.toml", overrides), resume=True)
+    config = load_config(run / "config.toml", overrides)
+    with pytest.raises(ConfigError, match="differs from the checkpoint's .*train.epochs 2 -> 3"):
+        train(config, resume=True)  # the data moved and the run got longer: both must be allowed
+    result = train(config, resume=True, allow_changes=True)
     assert result.finished and result.epochs == 3 and result.steps == 6
     assert len((run / "metrics.jsonl").read_text().splitlines()) == 3

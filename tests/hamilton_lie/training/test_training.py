@@ -222,6 +222,8 @@ def test_cli_rejects_a_corrupted_or_foreign_checkpoint(tiny_h5, tmp_path, capsys
     assert code == 0
     # another model's checkpoint: the same run resumed with a different width
     code, err = _cli(capsys, *base, *small, "--set", "model.dim_hidden=24", "--resume")
+    assert code == 2 and "differs from the checkpoint's (model.dim_hidden 16 -> 24)" in err[-1]
+    code, err = _cli(capsys, *base, *small, "--set", "model.dim_hidden=24", "--resume", "--allow-changes")
     assert code == 2 and "does not fit the configured model" in err[-1]
     (out / "last.pt").write_bytes(b"not a checkpoint")
     code, err = _cli(capsys, *base, *small, "--resume")

@@ -12,7 +12,9 @@ import json
 import logging
 import os
 import shutil
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from ._checks import check_output_folder
@@ -249,14 +251,27 @@ COMMANDS = {
 }
 
 
+class _Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C so that every ``finally`` runs: temporaries go, locks are released."""
+
+
+def _on_sigterm(signum, frame):
+    raise _Terminated()
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
+    main_thread = threading.current_thread() is threading.main_thread()  # only there can handlers be set
+    previous = signal.signal(signal.SIGTERM, _on_sigterm) if main_thread else None
     try:
         code = _run(args)
     except BaseException:
         _end_process_group(None)
         raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGTERM, previous)
     _end_process_group(code)
     return code
 
@@ -290,9 +305,10 @@ def _run(args: argparse.Namespace) -> int:
     except HamiltonLieError as e:
         print(f"hamilton-lie: error: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("hamilton-lie: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        terminated = isinstance(e, _Terminated)
+        print(f"hamilton-lie: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130  # the shell's codes for SIGTERM and SIGINT
     return 0
 
 

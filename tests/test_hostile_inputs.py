@@ -5,13 +5,17 @@ import contextlib
 import json
 import math
 import shutil
+import signal
 import subprocess
+import sys
+import time
 
 import h5py
 import numpy as np
 import pytest
 import torch
 
+from hamilton_lie import load_config, train
 from hamilton_lie.cli import main
 
 TRAIN = "springs-lietransformer-t2"
@@ -339,3 +343,118 @@ def test_plot_into_a_file(trained, tiny_h5, tmp_path, capsys):
     code, err = _run(capsys, "plot", trained, "--out", tmp_path / "figures")
     assert_one_line(code, err, "figures", "is a file, not a folder")
     assert (tmp_path / "figures").read_text() == "x"
+
+
+# -- items 7 and 8: races, kills and leaks ---------------------------------------------------------------
+SLOW_RECIPE = """
+system = "gravity"
+n_bodies = 4
+dim = 2
+dt = 0.01
+n_steps = 40
+integrator = "leapfrog"
+substeps = 10
+seed = 0
+batch_size = 50
+[splits]
+train = 2000
+val = 10
+test = 10
+"""
+
+
+def _cli_process(*argv, cwd):
+    return subprocess.Popen([sys.executable, "-m", "hamilton_lie", *map(str, argv)], cwd=cwd,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def _error_lines(stderr: str) -> list[str]:
+    return [line for line in stderr.replace("\r", "\n").splitlines() if line.startswith("hamilton-lie:")]
+
+
+def _leftovers(folder) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.startswith("."))
+
+
+def test_two_generates_to_one_file_give_one_file(root, tmp_path):
+    recipe = tmp_path / "slow.toml"
+    recipe.write_text(SLOW_RECIPE)
+    out = tmp_path / "out" / "data.h5"
+    first, second = (_cli_process("generate", recipe, "--out", out, cwd=root) for _ in range(2))
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in (first, second)]
+    codes = sorted(code for code, _ in results)
+    assert codes == [0, 2], results
+    (err,) = [e for code, e in results if code == 2]
+    (line,) = _error_lines(err)
+    assert "in use by process" in line or "already exists" in line or "appeared while" in line, line
+    assert main(["info", str(out)]) == 0
+    assert _leftovers(out.parent) == []
+
+
+def _wait_for(predicate, timeout=60.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return
+        time.sleep(0.05)
+    raise AssertionError("timed out")
+
+
+@pytest.mark.parametrize("signal_, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
+def test_a_terminated_generate_leaves_nothing_behind(root, tmp_path, signal_, code):
+    recipe = tmp_path / "slow.toml"
+    recipe.write_text(SLOW_RECIPE)
+    folder = tmp_path / "out"
+    process = _cli_process("generate", recipe, "--out", folder / "data.h5", cwd=root)
+    _wait_for(lambda: folder.exists() and any(".tmp-" in p for p in _leftovers(folder)))
+    process.send_signal(signal_)
+    assert process.wait(timeout=60) == code
+    assert _error_lines(process.stderr.read())[-1] in ("hamilton-lie: terminated", "hamilton-lie: interrupted")
+    assert list(folder.iterdir()) == []
+
+
+def test_a_killed_generate_leaves_a_temporary_that_the_next_run_removes(root, tmp_path, capsys):
+    recipe = tmp_path / "slow.toml"
+    recipe.write_text(SLOW_RECIPE)
+    folder = tmp_path / "out"
+    process = _cli_process("generate", recipe, "--out", folder / "data.h5", cwd=root)
+    _wait_for(lambda: folder.exists() and any(".tmp-" in p for p in _leftovers(folder)))
+    process.kill()
+    process.wait(timeout=60)
+    assert any(".tmp-" in p for p in _leftovers(folder))  # SIGKILL cannot be handled
+    small = tmp_path / "small.toml"
+    small.write_text(SLOW_RECIPE.replace("train = 2000", "train = 10"))
+    assert main(["generate", str(small), "--out", str(folder / "data.h5")]) == 0
+    assert _leftovers(folder) == []
+
+
+def test_two_trains_into_one_folder_do_not_interleave(root, tiny_h5, tmp_path):
+    run = tmp_path / "run"
+    args = ["train", TRAIN, *_sets(f"data.path={tiny_h5}", f"train.out={run}", *SMALL[:-1], "train.epochs=3")]
+    first, second = (_cli_process(*args, cwd=root) for _ in range(2))
+    results = [(p.wait(timeout=300), p.stderr.read()) for p in (first, second)]
+    assert sorted(code for code, _ in results) == [0, 2], results
+    (err,) = [e for code, e in results if code == 2]
+    (line,) = _error_lines(err)
+    assert "in use by process" in line or "already holds a run" in line, line
+    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2, 3] and _leftovers(run) == []
+
+
+def test_the_metrics_log_ends_where_the_checkpoint_does(tiny_h5, tmp_path):
+    """A kill after epoch 2's record was appended but before its checkpoint: resuming from epoch 1's
+    checkpoint runs epoch 2 again, and the log must hold it once."""
+    run = tmp_path / "run"
+    config = load_config(TRAIN, [f"data.path={tiny_h5}", f"train.out={run}", *SMALL[:-1], "train.epochs=2"])
+
+    def keep_epoch_1(progress):
+        if progress.epoch == 2 and not (tmp_path / "epoch1.pt").exists():
+            shutil.copy(run / "last.pt", tmp_path / "epoch1.pt")
+
+    train(config, progress=keep_epoch_1)
+    shutil.copy(tmp_path / "epoch1.pt", run / "last.pt")
+    stale = run / ".last.pt.tmp-999999999"  # a temporary of a process that is gone
+    stale.write_bytes(b"half a checkpoint")
+    train(config, resume=True)
+    epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
+    assert epochs == [1, 2] and not stale.exists()

@@ -8,13 +8,13 @@ from __future__ import annotations
 
 import json
 import math
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from .._files import atomic_write
 from ..training import Config
 from ._metrics import geometric_mean, mse
 
@@ -126,10 +126,6 @@ def write_evaluation(run_dir: str | Path, metrics: dict, examples: dict) -> Path
     """Write ``metrics.json`` and ``rollouts.npz`` into ``run_dir`` atomically; returns the JSON's path."""
     run_dir = Path(run_dir)
     out = run_dir / "metrics.json"
-    tmp = out.with_name(f".metrics.json.tmp-{os.getpid()}")
-    tmp.write_text(json.dumps(metrics, indent=1) + "\n")
-    os.replace(tmp, out)
-    tmp = run_dir / f".rollouts.tmp-{os.getpid()}.npz"
-    np.savez(tmp, **examples)
-    os.replace(tmp, run_dir / "rollouts.npz")
+    atomic_write(out, lambda fh: fh.write((json.dumps(metrics, indent=1) + "\n").encode()))
+    atomic_write(run_dir / "rollouts.npz", lambda fh: np.savez(fh, **examples))
     return out

@@ -1,7 +1,9 @@
 """Turn a recipe into a schema-v1 HDF5 dataset, atomically.
 
-The file is written under a temporary name beside the target and renamed only when every
-split is written and checked, so a crash or a bad recipe never leaves a partial dataset.
+The file is written under a temporary name beside the target and moved into place only when every
+split is written and checked, so a crash or a bad recipe never leaves a partial dataset; an exclusive
+lock on the target keeps a second process from writing it at the same time, and the temporaries of
+killed processes are removed.
 """
 
 from __future__ import annotations
@@ -9,7 +11,6 @@ from __future__ import annotations
 import datetime
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -22,6 +23,7 @@ from simulators import integrate
 
 from .._checks import available_memory, check_device, check_output_file, nearest_existing
 from .._errors import HamiltonLieError, RecipeError
+from .._files import exclusive, publish, remove_stale_temporaries, temporary
 from .._seeds import split_seed
 from ._recipes import Recipe
 from ._schema import SCHEMA_MINOR, SCHEMA_VERSION
@@ -110,14 +112,16 @@ def generate_dataset(
     check_device(device)
     _check_resources(recipe, out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     start = time.perf_counter()
-    try:
-        max_error = _write(recipe, tmp, torch.device(device), progress)
-        os.replace(tmp, out)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+    with exclusive(out):  # a second generate to the same file stops here, not at the rename
+        check_output_file(out, force)
+        remove_stale_temporaries(out)
+        tmp = temporary(out)
+        try:
+            max_error = _write(recipe, tmp, torch.device(device), progress)
+            publish(tmp, out, replace=force)
+        finally:
+            tmp.unlink(missing_ok=True)
     seconds = time.perf_counter() - start
     total = sum(n for _, n in recipe.splits.items())
     log.info("wrote %s: %d trajectories in %.1f s, max rel. energy error %.2e", out, total, seconds, max_error)

@@ -12,13 +12,13 @@ crash never leaves a half-written checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import pickle
 from pathlib import Path
 
 import torch
 
 from .._errors import HamiltonLieError
+from .._files import atomic_write, remove_stale_temporaries
 
 # 2: attention channel c belongs to head c % H (heads innermost); format-1 weights load without error
 # into that layout but compute another function, so they are refused
@@ -28,9 +28,7 @@ RESUME_ENTRIES = ("model", "optimizer", "scheduler", "step", "epoch", "batch", "
 
 def save_checkpoint(path: Path, state: dict) -> None:
     """Write ``state`` to ``path`` atomically (a temporary file renamed into place)."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    torch.save(state, tmp)
-    os.replace(tmp, path)
+    atomic_write(path, lambda fh: torch.save(state, fh))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
@@ -92,6 +90,21 @@ class RunFolder:
         """Make the folder and write the resolved config."""
         self.root.mkdir(parents=True, exist_ok=True)
         (self.root / "config.toml").write_text(config_toml)
+
+    def remove_stale_temporaries(self) -> None:
+        """Remove checkpoint temporaries left by processes killed mid-write."""
+        for path in (self.last, self.best):
+            remove_stale_temporaries(path)
+
+    def trim_metrics(self, epoch: int) -> None:
+        """Keep the records of epochs up to ``epoch`` only: after a kill between a record's append and its
+        checkpoint, the resumed run writes that epoch again and the log must not hold it twice."""
+        if not self.metrics.exists():
+            return
+        lines = self.metrics.read_text().splitlines()
+        kept = [line for line in lines if line.strip() and json.loads(line)["epoch"] <= epoch]
+        if len(kept) != len(lines):
+            atomic_write(self.metrics, lambda fh: fh.write("".join(line + "\n" for line in kept).encode()))
 
     def save_last(self, state: dict) -> None:
         save_checkpoint(self.last, state)

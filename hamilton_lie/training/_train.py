@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import shutil
 from collections.abc import Callable
 
@@ -9,6 +10,7 @@ import torch
 
 from .._checks import check_device, check_output_folder
 from .._errors import ConfigError
+from .._files import exclusive
 from ..data import TrajectoryDataset
 from ..dynamics import HamiltonianDynamics
 from ._build import data_identity, initial_state
@@ -52,24 +54,35 @@ def train(
     """
     ddp = distributed or Distributed()
     store = RunFolder(check_output_folder(config.train.out))
-    if resume and not store.has_run():
-        raise ConfigError(f"{store.last}: nothing to resume")
-    if not resume and store.has_run():
-        raise ConfigError(f"{store.root}: already holds a run; pass --resume to continue it or choose another train.out")
     check_device(config.train.device)
-    run = _assemble(config, ddp)
-    if resume:
-        _restore(run, store, allow_changes)
-        return fit(run, store, progress, ddp, stop_after_steps)
     created = ddp.main and not store.root.exists()
-    if ddp.main:
-        store.create(config.to_toml())
+    if ddp.main:  # the folder holds the run's lock, so it is made first (and removed if nothing is kept)
+        store.root.mkdir(parents=True, exist_ok=True)
     try:
-        return fit(run, store, progress, ddp, stop_after_steps)
+        with exclusive(store.root) if ddp.main else contextlib.nullcontext():
+            return _train(config, store, resume, progress, ddp, stop_after_steps, allow_changes)
     except BaseException:
         if created and not store.has_run():  # nothing worth keeping was written: leave no half-made folder
             shutil.rmtree(store.root, ignore_errors=True)
         raise
+
+
+def _train(config: Config, store: RunFolder, resume, progress, ddp: Distributed, stop_after_steps, allow_changes):
+    """:func:`train` within the run folder's lock (held by the main process)."""
+    if resume and not store.has_run():
+        raise ConfigError(f"{store.last}: nothing to resume")
+    if not resume and store.has_run():
+        raise ConfigError(f"{store.root}: already holds a run; pass --resume to continue it or choose another train.out")
+    run = _assemble(config, ddp)
+    if ddp.main:
+        store.remove_stale_temporaries()
+    if resume:
+        _restore(run, store, allow_changes)
+        if ddp.main:
+            store.trim_metrics(run.position.epoch)
+    elif ddp.main:
+        store.create(config.to_toml())
+    return fit(run, store, progress, ddp, stop_after_steps)
 
 
 def _restore(run: Run, store: RunFolder, allow_changes: bool) -> None:

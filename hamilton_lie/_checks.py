@@ -9,6 +9,11 @@ from pathlib import Path
 from ._errors import HamiltonLieError
 
 
+def size_text(n: float) -> str:
+    """A byte count for a message: MiB below a GiB, GiB above."""
+    return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+
 def available_memory() -> int:
     """Bytes of memory available to a new allocation (Linux: MemAvailable; elsewhere the physical memory)."""
     try:

@@ -19,3 +19,8 @@ class ConfigError(HamiltonLieError, ValueError):
 
 class TrainingDiverged(HamiltonLieError):
     """The loss became NaN or infinite; the last good checkpoint is kept."""
+
+
+class WriteFailed(HamiltonLieError):
+    """An output could not be written (a full disk, a file-size limit). HDF5 keeps buffers of a file whose
+    writes failed and may crash flushing them when the process exits, so the CLI ends the process at once."""

@@ -18,7 +18,7 @@ import threading
 from pathlib import Path
 
 from ._checks import check_output_folder
-from ._errors import HamiltonLieError
+from ._errors import HamiltonLieError, WriteFailed
 from ._presets import preset_names
 
 DEMO_RECIPE = Path("datasets/demo.toml")
@@ -304,6 +304,9 @@ def _run(args: argparse.Namespace) -> int:
         COMMANDS[args.command](args)
     except HamiltonLieError as e:
         print(f"hamilton-lie: error: {e}", file=sys.stderr)
+        if isinstance(e, WriteFailed):  # HDF5 would flush its failed buffers at exit, and can crash doing so
+            sys.stderr.flush()
+            os._exit(2)
         return 2
     except KeyboardInterrupt as e:
         terminated = isinstance(e, _Terminated)

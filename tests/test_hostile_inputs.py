@@ -4,6 +4,7 @@ exit code 2, no traceback, and leaves the output path as it was (absent, or unch
 import contextlib
 import json
 import math
+import resource
 import shutil
 import signal
 import subprocess
@@ -458,3 +459,45 @@ def test_the_metrics_log_ends_where_the_checkpoint_does(tiny_h5, tmp_path):
     train(config, resume=True)
     epochs = [json.loads(x)["epoch"] for x in (run / "metrics.jsonl").read_text().splitlines()]
     assert epochs == [1, 2] and not stale.exists()
+
+
+# -- item 5: a write error during generate (a file-size limit standing in for a full disk) --------------
+def _limited(blocks_kib: int):
+    """preexec_fn: limit the files this process writes to ``blocks_kib`` KiB (what `ulimit -f` does)."""
+    return lambda: resource.setrlimit(resource.RLIMIT_FSIZE, (blocks_kib * 1024, blocks_kib * 1024))
+
+
+def test_a_dataset_over_the_file_size_limit_is_refused_up_front(root, tmp_path):
+    recipe = tmp_path / "slow.toml"
+    recipe.write_text(SLOW_RECIPE)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    done = subprocess.run([sys.executable, "-m", "hamilton_lie", "generate", str(recipe), "--out", str(folder / "d.h5")],
+                          cwd=root, capture_output=True, text=True, preexec_fn=_limited(500), timeout=120)  # fmt: skip
+    assert_one_line(done.returncode, done.stderr, str(recipe), "file-size limit")
+    assert list(folder.iterdir()) == []
+
+
+WRITE_FAILS_MIDWAY = """
+import sys
+from hamilton_lie.data import _generate
+_generate._file_bytes = lambda recipe: 0  # no up-front refusal and no reservation: the writes themselves fail
+from hamilton_lie.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
+def test_a_write_error_midway_stops_with_one_line_and_no_leftovers(root, tmp_path):
+    recipe = tmp_path / "slow.toml"
+    recipe.write_text(SLOW_RECIPE)
+    folder = tmp_path / "out"
+    folder.mkdir()
+    script = tmp_path / "midway.py"
+    script.write_text(WRITE_FAILS_MIDWAY)
+    done = subprocess.run([sys.executable, str(script), "generate", str(recipe), "--out", str(folder / "d.h5")],
+                          cwd=root, capture_output=True, text=True, preexec_fn=_limited(500), timeout=120)  # fmt: skip
+    assert done.returncode == 2, (done.returncode, done.stderr[-3000:])  # not a segfault (-11)
+    (line,) = _error_lines(done.stderr)
+    assert str(folder / "d.h5") in line and "File too large" in line, line
+    assert "Traceback" not in done.stderr and "Exception ignored" not in done.stderr, done.stderr[-3000:]
+    assert list(folder.iterdir()) == []

@@ -8,9 +8,14 @@ killed processes are removed.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import ctypes.util
 import datetime
+import errno
 import json
 import logging
+import os
 import shutil
 import time
 from collections.abc import Callable
@@ -21,8 +26,13 @@ import torch
 
 from simulators import integrate
 
-from .._checks import available_memory, check_device, check_output_file, nearest_existing
-from .._errors import HamiltonLieError, RecipeError
+try:
+    import resource
+except ImportError:  # pragma: no cover - not POSIX: no file-size limit to check
+    resource = None
+
+from .._checks import available_memory, check_device, check_output_file, nearest_existing, size_text
+from .._errors import HamiltonLieError, RecipeError, WriteFailed
 from .._files import exclusive, publish, remove_stale_temporaries, temporary
 from .._seeds import split_seed
 from ._recipes import Recipe
@@ -70,16 +80,18 @@ def _check_resources(recipe: Recipe, out: Path) -> None:
     available = available_memory()
     if memory > available:
         raise RecipeError(
-            f"{recipe.name}: generating needs about {memory / 2**30:.1f} GiB of memory (batches of {batch} "
-            f"trajectories of {recipe.n_steps} samples); this machine has {available / 2**30:.1f} GiB available"
+            f"{recipe.name}: generating needs about {size_text(memory)} of memory (batches of {batch} "
+            f"trajectories of {recipe.n_steps} samples); this machine has {size_text(available)} available"
         )
-    disk = 2 * sum(sizes) * per_trajectory
-    free = shutil.disk_usage(nearest_existing(out.parent)).free
+    disk, folder = _file_bytes(recipe), nearest_existing(out.parent)
+    free = shutil.disk_usage(folder).free
     if disk > free:
-        raise RecipeError(
-            f"{recipe.name}: the dataset would take about {disk / 2**30:.1f} GiB; {nearest_existing(out.parent)} "
-            f"has {free / 2**30:.1f} GiB free"
-        )
+        raise RecipeError(f"{recipe.name}: the dataset would take about {size_text(disk)}; {folder} has "
+                          f"{size_text(free)} free")  # fmt: skip
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else resource
+    if limit not in (None, getattr(resource, "RLIM_INFINITY", None)) and disk > limit:
+        raise RecipeError(f"{recipe.name}: the dataset would take about {size_text(disk)}, over this process's "
+                          f"file-size limit of {size_text(limit)} (ulimit -f)")  # fmt: skip
 
 
 def generate_dataset(
@@ -118,7 +130,7 @@ def generate_dataset(
         remove_stale_temporaries(out)
         tmp = temporary(out)
         try:
-            max_error = _write(recipe, tmp, torch.device(device), progress)
+            max_error = _write(recipe, tmp, out, torch.device(device), progress)
             publish(tmp, out, replace=force)
         finally:
             tmp.unlink(missing_ok=True)
@@ -128,22 +140,83 @@ def generate_dataset(
     return GenerateResult(out, seconds, total, max_error, out.stat().st_size)
 
 
-def _write(recipe: Recipe, path: Path, device: torch.device, progress) -> float:
+def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress) -> float:
+    """Generate into ``path``, the temporary of ``out``; returns the largest relative energy error."""
     import h5py  # on use: `import hamilton_lie` does not load h5py
 
     system = recipe.build_system()
     t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64, device=device)
-    max_error = 0.0
-    with h5py.File(path, "w") as f:
+    max_error, failed = 0.0, True
+    f = h5py.File(path, "w")
+    try:
+        _reserve(path, _file_bytes(recipe), out)
         f.attrs.update(_root_attrs(recipe, system))
         for index, (split, n) in enumerate(recipe.splits.items()):
             g = torch.Generator().manual_seed(split_seed(recipe.seed, index))
             params = system.sample_params(n, generator=g, device=device)
             q0, p0 = system.sample_state(params, generator=g)
-            error = _write_split(f.create_group(split), recipe, system, t, q0, p0, params, progress)
+            error = _write_split(f.create_group(split), recipe, system, t, q0, p0, params, progress, out)
             max_error = max(max_error, error)
         f.attrs["max_rel_energy_error"] = max_error
+        failed = False
+    finally:
+        try:
+            f.close()
+        except (OSError, RuntimeError) as e:  # the last buffered writes failed
+            if not failed:  # else the first error is already on its way
+                raise WriteFailed(_write_failure(out, e)) from None
+    os.truncate(path, path.stat().st_size)  # gives back the reserved blocks HDF5 did not use
     return max_error
+
+
+def _first_line(e: BaseException) -> str:
+    return (str(e).splitlines() or [type(e).__name__])[0]
+
+
+@contextlib.contextmanager
+def _writing(out: Path):
+    """HDF5 writes in the block: their errors (a full disk, a file-size limit) become one :class:`WriteFailed`."""
+    try:
+        yield
+    except (OSError, RuntimeError) as e:
+        raise WriteFailed(_write_failure(out, e)) from None
+
+
+def _write_failure(out: Path, e: BaseException) -> str:
+    reason = os.strerror(e.errno) if getattr(e, "errno", None) else _first_line(e)
+    return f"{out}: writing the dataset failed ({reason})"
+
+
+def _file_bytes(recipe: Recipe) -> int:
+    """A generous estimate of the file's size: its float64 arrays, 5% for chunk indexes and checksums, 1 MiB more."""
+    trajectories = sum(n for _, n in recipe.splits.items())
+    floats = trajectories * (recipe.n_steps * (2 * recipe.n_bodies * recipe.dim + 1) + 1 + 4 * recipe.n_bodies)
+    return int(1.05 * 8 * floats) + 2**20
+
+
+def _reserve(path: Path, size: int, out: Path) -> None:
+    """Reserve ``size`` bytes of disk for ``path`` (Linux ``fallocate`` keeping the file's size), so that a disk
+    too full for the dataset fails now, before any trajectory is integrated, rather than in HDF5's buffers."""
+    fallocate = _fallocate()
+    if fallocate is None or size <= 0:
+        return
+    fd = os.open(path, os.O_RDWR)
+    try:
+        if fallocate(fd, 1, 0, size) != 0:  # 1: FALLOC_FL_KEEP_SIZE
+            code = ctypes.get_errno()
+            if code not in (errno.EOPNOTSUPP, errno.ENOSYS):  # a filesystem without it: nothing to reserve
+                raise WriteFailed(f"{out}: cannot reserve {size_text(size)} for the dataset ({os.strerror(code)})")
+    finally:
+        os.close(fd)
+
+
+def _fallocate():
+    """libc's ``fallocate`` where there is one (Linux), else None."""
+    name = ctypes.util.find_library("c")
+    fallocate = getattr(ctypes.CDLL(name, use_errno=True), "fallocate", None) if name else None
+    if fallocate is not None:
+        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
+    return fallocate
 
 
 def _root_attrs(recipe: Recipe, system) -> dict:
@@ -167,7 +240,7 @@ def _root_attrs(recipe: Recipe, system) -> dict:
     }
 
 
-def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress) -> float:
+def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress, out: Path) -> float:
     """Integrate one split batch by batch into ``group``; returns its largest relative energy error."""
     n = q0.shape[0]
     group.create_dataset("t", data=t.cpu().numpy(), fletcher32=True)
@@ -192,8 +265,10 @@ def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress) -> 
                 f"{recipe.name}: integration of {group.name.strip('/')} trajectory {bad} produced non-finite values; "
                 "reduce dt or increase substeps"
             )
-        q_ds[lo:hi], p_ds[lo:hi] = q.cpu().numpy(), p.cpu().numpy()
-        e_ds[lo:hi], err_ds[lo:hi] = energy.cpu().numpy(), error.cpu().numpy()
+        with _writing(out):
+            q_ds[lo:hi], p_ds[lo:hi] = q.cpu().numpy(), p.cpu().numpy()
+            e_ds[lo:hi], err_ds[lo:hi] = energy.cpu().numpy(), error.cpu().numpy()
+            group.file.flush()  # so that a full disk shows here, as one error, not in HDF5's buffers later
         max_error = max(max_error, float(error.max()))
         if progress is not None:
             progress(hi - lo)

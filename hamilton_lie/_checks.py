@@ -6,7 +6,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from ._errors import HamiltonLieError
+from ._errors import HamiltonLieError, first_line
 
 
 def size_text(n: float) -> str:
@@ -72,7 +72,7 @@ def check_device(device) -> None:
     try:
         dev = torch.device(device)
     except (RuntimeError, TypeError) as e:
-        raise HamiltonLieError(f"device {device!r}: not a torch device ({str(e).splitlines()[0]})") from None
+        raise HamiltonLieError(f"device {device!r}: not a torch device ({first_line(e)})") from None
     available = {
         "cpu": lambda: True,
         "cuda": lambda: torch.cuda.is_available() and (dev.index or 0) < torch.cuda.device_count(),

@@ -1,6 +1,11 @@
 """Exceptions that mean bad input rather than a bug; the CLI turns each into one line on stderr and exit code 2."""
 
 
+def first_line(e: BaseException) -> str:
+    """The first line of an error's message (HDF5's and compilers' run over many), or its type's name."""
+    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+
+
 class HamiltonLieError(Exception):
     """Base of the errors that mean bad input rather than a bug."""
 

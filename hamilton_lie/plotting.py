@@ -29,6 +29,8 @@ from pathlib import Path
 import numpy as np
 from matplotlib.figure import Figure
 
+from ._errors import first_line
+
 __all__ = [
     "load_run",
     "plot_energy_drift",
@@ -244,7 +246,7 @@ def load_run(run_dir: str | Path) -> dict:
         if path.exists():
             out["history"] = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     except (OSError, ValueError, EOFError, zipfile.BadZipFile) as e:
-        raise ValueError(f"{path}: cannot be read ({type(e).__name__}: {str(e).splitlines()[0] if str(e) else 'damaged'})") from None
+        raise ValueError(f"{path}: cannot be read ({type(e).__name__}: {first_line(e)})") from None
     return out
 
 

@@ -24,6 +24,8 @@ from pathlib import Path
 
 import torch
 
+from .._errors import first_line
+
 try:
     import fcntl
 except ImportError:  # pragma: no cover - not POSIX: torch's own lock file is all there is
@@ -46,8 +48,7 @@ def load_extension():
         try:
             _loaded["ext"] = _build()
         except Exception as err:  # no compiler, no ninja, a failed build, a timeout: the PyTorch form still works
-            first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            log.warning("C++ attention kernels unavailable (%s); using PyTorch operations", first[:300])
+            log.warning("C++ attention kernels unavailable (%s); using PyTorch operations", first_line(err)[:300])
     return _loaded["ext"]
 
 

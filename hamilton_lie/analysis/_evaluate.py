@@ -26,7 +26,7 @@ from pathlib import Path
 import torch
 
 from .._checks import check_device
-from .._errors import HamiltonLieError
+from .._errors import HamiltonLieError, first_line
 from ..data import TrajectoryDataset, check_dataset, load_split
 from ..dynamics import HamiltonianDynamics, to_z
 from ..groups import get_group
@@ -69,7 +69,7 @@ def load_trained(checkpoint: str | Path, attrs: dict, device="cpu") -> tuple[tor
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise HamiltonLieError(f"{path}: weights do not fit the configured model: {str(e).splitlines()[0]}") from None
+        raise HamiltonLieError(f"{path}: weights do not fit the configured model: {first_line(e)}") from None
     return model.to(device=device, dtype=config.train.torch_dtype).eval(), config, state
 
 

@@ -32,7 +32,7 @@ except ImportError:  # pragma: no cover - not POSIX: no file-size limit to check
     resource = None
 
 from .._checks import available_memory, check_device, check_output_file, nearest_existing, size_text
-from .._errors import HamiltonLieError, RecipeError, WriteFailed
+from .._errors import HamiltonLieError, RecipeError, WriteFailed, first_line
 from .._files import exclusive, publish, remove_stale_temporaries, temporary
 from .._seeds import split_seed
 from ._recipes import Recipe
@@ -88,7 +88,7 @@ def _check_resources(recipe: Recipe, out: Path) -> None:
     if disk > free:
         raise RecipeError(f"{recipe.name}: the dataset would take about {size_text(disk)}; {folder} has "
                           f"{size_text(free)} free")  # fmt: skip
-    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else resource
+    limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0] if resource is not None else None
     if limit not in (None, getattr(resource, "RLIM_INFINITY", None)) and disk > limit:
         raise RecipeError(f"{recipe.name}: the dataset would take about {size_text(disk)}, over this process's "
                           f"file-size limit of {size_text(limit)} (ulimit -f)")  # fmt: skip
@@ -169,10 +169,6 @@ def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress
     return max_error
 
 
-def _first_line(e: BaseException) -> str:
-    return (str(e).splitlines() or [type(e).__name__])[0]
-
-
 @contextlib.contextmanager
 def _writing(out: Path):
     """HDF5 writes in the block: their errors (a full disk, a file-size limit) become one :class:`WriteFailed`."""
@@ -183,7 +179,7 @@ def _writing(out: Path):
 
 
 def _write_failure(out: Path, e: BaseException) -> str:
-    reason = os.strerror(e.errno) if getattr(e, "errno", None) else _first_line(e)
+    reason = os.strerror(e.errno) if getattr(e, "errno", None) else first_line(e)
     return f"{out}: writing the dataset failed ({reason})"
 
 

@@ -31,7 +31,7 @@ import numpy as np
 
 from simulators import list_systems, system_class
 
-from .._errors import DatasetError
+from .._errors import DatasetError, first_line
 
 SCHEMA_VERSION = 1
 # 1: every array carries a fletcher32 checksum, the time grid too (files without the attribute, minor 0,
@@ -65,7 +65,7 @@ def open_file(path: Path):
     try:
         return h5py.File(path, "r")
     except OSError as e:
-        raise DatasetError(f"{path}: not a readable HDF5 file (truncated or corrupted?): {_first_line(e)}") from None
+        raise DatasetError(f"{path}: not a readable HDF5 file (truncated or corrupted?): {first_line(e)}") from None
 
 
 def param_names(path: Path, system: str) -> tuple[str, ...]:
@@ -154,9 +154,4 @@ def read_array(path: Path, ds, sel=()) -> np.ndarray:
     try:
         return ds[sel]
     except OSError as e:
-        raise DatasetError(f"{path}: cannot read {ds.name} (failed checksum or corrupted data): {_first_line(e)}") from None
-
-
-def _first_line(e: BaseException) -> str:
-    """HDF5's messages run over several lines; the first says what failed."""
-    return (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise DatasetError(f"{path}: cannot read {ds.name} (failed checksum or corrupted data): {first_line(e)}") from None

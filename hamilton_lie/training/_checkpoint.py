@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from .._errors import HamiltonLieError
+from .._errors import HamiltonLieError, first_line
 from .._files import atomic_write, remove_stale_temporaries
 
 # 2: attention channel c belongs to head c % H (heads innermost); format-1 weights load without error
@@ -46,7 +46,7 @@ def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
             raise HamiltonLieError(
                 f"{path}: refused: it holds objects other than tensors and plain data, which loading would execute"
             ) from None
-        raise HamiltonLieError(f"{path}: not a readable checkpoint (corrupted?): {str(e).splitlines()[0]}") from None
+        raise HamiltonLieError(f"{path}: not a readable checkpoint (corrupted?): {first_line(e)}") from None
     if not isinstance(state, dict) or "model" not in state:
         raise HamiltonLieError(f"{path}: not a hamilton-lie checkpoint (no 'model' entry)")
     if state.get("format", 1) != CHECKPOINT_FORMAT:

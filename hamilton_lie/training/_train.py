@@ -9,7 +9,7 @@ from collections.abc import Callable
 import torch
 
 from .._checks import check_device, check_output_folder
-from .._errors import ConfigError
+from .._errors import ConfigError, first_line
 from .._files import exclusive
 from ..data import TrajectoryDataset
 from ..dynamics import HamiltonianDynamics
@@ -97,7 +97,7 @@ def _restore(run: Run, store: RunFolder, allow_changes: bool) -> None:
     try:
         run.restore(state)
     except (RuntimeError, ValueError, KeyError) as e:
-        raise ConfigError(f"{store.last}: does not fit the configured model: {str(e).splitlines()[0]}") from None
+        raise ConfigError(f"{store.last}: does not fit the configured model: {first_line(e)}") from None
 
 
 # where a run is, and on what, may change between its parts without changing what it computes

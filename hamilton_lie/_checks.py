@@ -32,9 +32,10 @@ def nearest_existing(path: Path) -> Path:
     return path
 
 
-def _writable_ancestor(path: Path) -> None:
-    """The nearest existing ancestor of ``path`` must be a folder this process can create files in."""
-    ancestor = nearest_existing(path.parent)
+def _writable(folder: Path, path: Path) -> None:
+    """``folder`` (where ``path`` goes), or its nearest existing ancestor, must be a folder this process can
+    create files in; errors name ``path``."""
+    ancestor = nearest_existing(folder)
     if not ancestor.is_dir():
         raise HamiltonLieError(f"{path}: cannot be created: {ancestor} is a file, not a folder")
     try:  # a real probe: permissions, read-only mounts and full quotas all show here, for root too
@@ -52,7 +53,7 @@ def check_output_file(path: str | Path, force: bool = False) -> Path:
         raise HamiltonLieError(f"{path}: is a folder; name the file to write")
     if path.exists() and not force:
         raise HamiltonLieError(f"{path}: already exists; pass --force to overwrite")
-    _writable_ancestor(path)
+    _writable(path.parent, path)
     return path
 
 
@@ -61,7 +62,7 @@ def check_output_folder(path: str | Path) -> Path:
     path = Path(path)
     if path.exists() and not path.is_dir():
         raise HamiltonLieError(f"{path}: is a file, not a folder")
-    _writable_ancestor(path / "probe") if path.is_dir() else _writable_ancestor(path)
+    _writable(path, path)
     return path
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import math
 import os
 import shutil
 import signal
@@ -88,16 +89,25 @@ def _info(path: Path) -> None:
     rows = [
         ("file", f"{info.path} ({info.size_bytes / 2**20:.2f} MiB, checksums and values verified)"),
         ("schema", f"v{a['schema_version']}, written by hamilton-lie {a['hamilton_lie_version']} at {a['created']}"),
-        ("system", f"{a['system']}: {a['n_bodies']} bodies in {a['dim']}D"),
+        ("system", f"{a['system']}: {a['n_bodies']} bodies in {a['dim']}D" + _user_system(info)),
         ("settings", json.dumps(info.system_settings)),
         ("time", f"{a['n_steps']} samples, dt = {a['dt']:.6g} (t in [0, {(a['n_steps'] - 1) * a['dt']:.6g}])"),
         ("integrator", f"{a['integrator']}, {a['substeps']} substeps per sample, seed {a['seed']}"),
         ("splits", ", ".join(f"{k} {v}" for k, v in info.sizes.items())),
-        ("energy error", f"max relative {a['max_rel_energy_error']:.3e}"),
+        ("energy error", f"max relative {a['max_rel_energy_error']:.3e}" if math.isfinite(a["max_rel_energy_error"])
+         else "not stored (the data's Hamiltonian is not known)"),  # fmt: skip
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+
+
+def _user_system(info) -> str:
+    """Where a user-defined system comes from, and whether this process has it (and so its exact H)."""
+    source = info.attrs.get("system_source")
+    if info.system_known:
+        return f" (from {source})" if source else ""
+    return f" (not loaded: --load-system {source})" if source else " (not a system this toolkit knows: no exact H)"
 
 
 def _train(config, resume: bool = False, allow_changes: bool = False):
@@ -138,6 +148,8 @@ def _evaluate(args) -> None:
         )
     path = write_evaluation(checkpoint.parent, metrics, examples)
     print(format_metrics(metrics))
+    for note in metrics.get("notes", []):
+        print(f"note: {note}")
     print(f"wrote {path} and {path.with_name('rollouts.npz')}")
 
 
@@ -198,6 +210,13 @@ def build_parser() -> argparse.ArgumentParser:
         description="Physics datasets, Hamiltonian neural networks with equivariant transformers, and diagnostics.",
     )
     parser.add_argument("-v", "--verbose", action="store_true", help="log at INFO level")
+    parser.add_argument(
+        "--load-system",
+        action="append",
+        default=[],
+        metavar="REF",
+        help="load a user-defined system first (module:Class or path/file.py:Class; repeatable)",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="simulate a recipe into an HDF5 dataset")
@@ -251,6 +270,19 @@ COMMANDS = {
 }
 
 
+def _load_systems(references: list[str]) -> None:
+    """Register the user-defined systems named on the command line (so their datasets have an exact H)."""
+    if not references:
+        return
+    from simulators import load_system
+
+    for reference in references:
+        try:
+            load_system(reference)
+        except ValueError as e:
+            raise HamiltonLieError(f"--load-system: {e}") from None
+
+
 class _Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C so that every ``finally`` runs: temporaries go, locks are released."""
 
@@ -301,6 +333,7 @@ def _end_process_group(code: int | None) -> None:
 def _run(args: argparse.Namespace) -> int:
     """The chosen command; HamiltonLieError becomes a one-line message and exit code 2."""
     try:
+        _load_systems(args.load_system)
         COMMANDS[args.command](args)
     except HamiltonLieError as e:
         print(f"hamilton-lie: error: {e}", file=sys.stderr)

@@ -113,7 +113,8 @@ def _panels(runs: Mapping[str, Mapping], key: str, panels: Sequence[tuple[str, s
     fig, axes = _figure(len(panels))
     for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
         for ax, (field, _, _) in zip(axes, panels, strict=True):
-            _band(ax, m["t"], m[key][field], label, colour)
+            if field in m[key]:  # the true H's drift is missing where the data's Hamiltonian is unknown
+                _band(ax, m["t"], m[key][field], label, colour)
     for ax, (_, ylabel, title) in zip(axes, panels, strict=True):
         _finish(ax, TIME, ylabel, title)
     return fig

@@ -5,7 +5,7 @@ their registry, ``integrators`` the integration methods and ``integrate``; the n
 public surface (``hamilton_lie`` uses these, never the private modules).
 """
 
-from ._random import random_rotations
+from ._random import random_rotations, sample_separated_positions
 from ._registry import Registry
 from .integrators import (
     DOP853,
@@ -23,9 +23,11 @@ from .systems import (
     GravitySystem,
     HamiltonianSystem,
     Params,
+    PotentialSystem,
     SpringSystem,
     get_system,
     list_systems,
+    load_system,
     register_system,
     system_class,
 )
@@ -40,6 +42,7 @@ __all__ = [
     "Integrator",
     "Leapfrog",
     "Params",
+    "PotentialSystem",
     "Registry",
     "SpringSystem",
     "Yoshida4",
@@ -48,7 +51,9 @@ __all__ = [
     "integrate",
     "list_integrators",
     "list_systems",
+    "load_system",
     "random_rotations",
     "register_system",
+    "sample_separated_positions",
     "system_class",
 ]

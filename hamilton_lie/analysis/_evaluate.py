@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from .._checks import check_device
@@ -165,17 +166,18 @@ def evaluate(
     windows = TrajectoryDataset(data, "test", config.data.chunk_len, windows="random", seed=seed, n_trajectories=test.z.shape[0])
     test_mse = evaluate_mse(trained.dynamics, windows, trained.batch_size, trained.method, trained.substeps,
                             trained.dtype, torch.device(device))  # fmt: skip
-    system = info.system()
+    # data of a Hamiltonian unknown here (outside data, or a user system not loaded): learned H only
+    system = info.system() if info.system_known else None
     q0, p0 = test.z[:, 0, 0], test.z[:, 0, 1]
     z_pred = trained.rollout(q0, p0, test.params, test.t)
+    drift = {"learned": energy_drift(trained.energy, z_pred, test.params, chunk=trained.batch_size * 8)}
+    if system is not None:
+        drift = {"true": energy_drift(system.hamiltonian, z_pred, test.params), **drift}
     measured = {
         "mse": test_mse,
         "z_pred": z_pred,
         "rollout_rel_error": rollout_rel_error(z_pred, test.z),
-        "energy_drift": {
-            "true": energy_drift(system.hamiltonian, z_pred, test.params),
-            "learned": energy_drift(trained.energy, z_pred, test.params, chunk=trained.batch_size * 8),
-        },
+        "energy_drift": drift,
         "momentum_drift": momentum_drift(z_pred),
         "rotation_robustness": rotation_robustness(trained.rollout, q0, p0, test.params, test.t, test.z,
                                                    generator=generator, z_pred=z_pred),  # fmt: skip
@@ -186,6 +188,12 @@ def evaluate(
                                                         p0[:k].to(device), few, n_elements=4, generator=generator)  # fmt: skip
     context = _report.Context(str(resolve_checkpoint(checkpoint)), str(data), info.attrs, config, state, seed)
     metrics = _report.metrics_json(context, test.t, test.z, measured, time.perf_counter() - start)
+    if system is None:
+        metrics["notes"] = [
+            f"the true Hamiltonian of {info.attrs['system']!r} is not known in this process"
+            + (f" (load it with --load-system {info.attrs['system_source']})" if "system_source" in info.attrs else "")
+            + ": energy drift is measured along the learned H only"
+        ]
     return metrics, _examples(test, z_pred, system, trained)
 
 
@@ -198,6 +206,7 @@ def _examples(test: TestSet, z_pred: torch.Tensor, system, trained: _Model) -> d
             "t": test.t.numpy(),
             "z_true": test.z[:e].numpy(),
             "z_pred": z_pred[:e].numpy(),
-            "energy_true": trajectory_energy(system.hamiltonian, z_pred[:e], few).numpy(),
+            "energy_true": (trajectory_energy(system.hamiltonian, z_pred[:e], few).numpy() if system is not None
+                            else np.full(z_pred.shape[:2], np.nan)[:e]),  # fmt: skip
             "energy_learned": trajectory_energy(trained.energy, z_pred[:e], few).numpy(),
         }

@@ -99,7 +99,7 @@ def summary_row(metrics: dict) -> dict:
     return {
         "test MSE": metrics["mse"],
         f"rollout error t={metrics['t'][-1]:.3g}": metrics["rollout_rel_error"]["geomean"][-1],
-        "energy drift (true H)": metrics["energy_drift_last"]["true"],
+        "energy drift (true H)": metrics["energy_drift_last"].get("true", math.nan),  # nan: H unknown
         "energy drift (learned H)": metrics["energy_drift_last"]["learned"],
         "rotation ratio": metrics["rotation_robustness"]["ratio"],
         f"{metrics['equivariance_error']['group']} error of H": metrics["equivariance_error"]["energy"]["median"],
@@ -112,7 +112,7 @@ def format_metrics(metrics: dict | dict[str, dict], markdown: bool = False) -> s
     rows = {label: summary_row(m) for label, m in runs.items()}
     columns = list(next(iter(rows.values())))
     header = ["run", *columns]
-    body = [[label, *(f"{v:.3g}" for v in row.values())] for label, row in rows.items()]
+    body = [[label, *("n/a" if math.isnan(v) else f"{v:.3g}" for v in row.values())] for label, row in rows.items()]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])

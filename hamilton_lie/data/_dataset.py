@@ -34,7 +34,7 @@ class TrajectoryDataset(Dataset):
     before creating each epoch's iterator (as with ``DistributedSampler``).
 
     Each item is a dict: ``t (L,)``, ``q (L, N, d)``, ``p (L, N, d)``, ``params`` (name ->
-    ``(N,)``), ``trajectory`` and ``start`` (ints), with L = ``chunk_len``.
+    ``(N,)``, or ``(N, N)`` per pair), ``trajectory`` and ``start`` (ints), with L = ``chunk_len``.
 
     Arguments:
         path: the HDF5 file.
@@ -72,7 +72,7 @@ class TrajectoryDataset(Dataset):
         with open_file(self.path) as f:
             self.attrs = check_structure(self.path, f)
             available = f[split]["q"].shape[0]
-            self.param_names = tuple(f[split]["params"].keys())
+            self.param_names = tuple(f[split]["params"].keys()) if "params" in f[split] else ()
             for name in self.param_names:  # small (n, N) arrays: checked once here rather than per window
                 if not np.isfinite(read_array(self.path, f[split]["params"][name])).all():
                     raise DatasetError(f"{self.path}: /{split}/params/{name} contains NaN or inf")

@@ -1,21 +1,9 @@
-"""Turn a recipe into a schema-v1 HDF5 dataset, atomically.
-
-The file is written under a temporary name beside the target and moved into place only when every
-split is written and checked, so a crash or a bad recipe never leaves a partial dataset; an exclusive
-lock on the target keeps a second process from writing it at the same time, and the temporaries of
-killed processes are removed.
-"""
+"""Turn a recipe into a schema-v1 HDF5 dataset, atomically (``_writer`` says how files are written)."""
 
 from __future__ import annotations
 
-import contextlib
-import ctypes
-import ctypes.util
-import datetime
-import errno
 import json
 import logging
-import os
 import shutil
 import time
 from collections.abc import Callable
@@ -32,11 +20,10 @@ except ImportError:  # pragma: no cover - not POSIX: no file-size limit to check
     resource = None
 
 from .._checks import available_memory, check_device, check_output_file, nearest_existing, size_text
-from .._errors import HamiltonLieError, RecipeError, WriteFailed, first_line
-from .._files import exclusive, publish, remove_stale_temporaries, temporary
+from .._errors import HamiltonLieError, RecipeError
 from .._seeds import split_seed
 from ._recipes import Recipe
-from ._schema import SCHEMA_MINOR, SCHEMA_VERSION
+from ._writer import SplitWriter, atomic_dataset, hdf5_file, root_attrs
 
 log = logging.getLogger(__name__)
 
@@ -123,17 +110,9 @@ def generate_dataset(
     out = check_output_file(out, force)
     check_device(device)
     _check_resources(recipe, out)
-    out.parent.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    with exclusive(out):  # a second generate to the same file stops here, not at the rename
-        check_output_file(out, force)
-        remove_stale_temporaries(out)
-        tmp = temporary(out)
-        try:
-            max_error = _write(recipe, tmp, out, torch.device(device), progress)
-            publish(tmp, out, replace=force)
-        finally:
-            tmp.unlink(missing_ok=True)
+    with atomic_dataset(out, force) as tmp:
+        max_error = _write(recipe, tmp, out, torch.device(device), progress)
     seconds = time.perf_counter() - start
     total = sum(n for _, n in recipe.splits.items())
     log.info("wrote %s: %d trajectories in %.1f s, max rel. energy error %.2e", out, total, seconds, max_error)
@@ -142,14 +121,10 @@ def generate_dataset(
 
 def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress) -> float:
     """Generate into ``path``, the temporary of ``out``; returns the largest relative energy error."""
-    import h5py  # on use: `import hamilton_lie` does not load h5py
-
     system = recipe.build_system()
     t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64, device=device)
-    max_error, failed = 0.0, True
-    f = h5py.File(path, "w")
-    try:
-        _reserve(path, _file_bytes(recipe), out)
+    max_error = 0.0
+    with hdf5_file(path, out, _file_bytes(recipe)) as f:
         f.attrs.update(_root_attrs(recipe, system))
         for index, (split, n) in enumerate(recipe.splits.items()):
             g = torch.Generator().manual_seed(split_seed(recipe.seed, index))
@@ -158,96 +133,29 @@ def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress
             error = _write_split(f.create_group(split), recipe, system, t, q0, p0, params, progress, out)
             max_error = max(max_error, error)
         f.attrs["max_rel_energy_error"] = max_error
-        failed = False
-    finally:
-        try:
-            f.close()
-        except (OSError, RuntimeError) as e:  # the last buffered writes failed
-            if not failed:  # else the first error is already on its way
-                raise WriteFailed(_write_failure(out, e)) from None
-    os.truncate(path, path.stat().st_size)  # gives back the reserved blocks HDF5 did not use
     return max_error
-
-
-@contextlib.contextmanager
-def _writing(out: Path):
-    """HDF5 writes in the block: their errors (a full disk, a file-size limit) become one :class:`WriteFailed`."""
-    try:
-        yield
-    except (OSError, RuntimeError) as e:
-        raise WriteFailed(_write_failure(out, e)) from None
-
-
-def _write_failure(out: Path, e: BaseException) -> str:
-    reason = os.strerror(e.errno) if getattr(e, "errno", None) else first_line(e)
-    return f"{out}: writing the dataset failed ({reason})"
 
 
 def _file_bytes(recipe: Recipe) -> int:
     """A generous estimate of the file's size: its float64 arrays, 5% for chunk indexes and checksums, 1 MiB more."""
     trajectories = sum(n for _, n in recipe.splits.items())
-    floats = trajectories * (recipe.n_steps * (2 * recipe.n_bodies * recipe.dim + 1) + 1 + 4 * recipe.n_bodies)
+    floats = trajectories * (recipe.n_steps * (2 * recipe.n_bodies * recipe.dim + 1) + 1 + 4 * recipe.n_bodies**2)
     return int(1.05 * 8 * floats) + 2**20
 
 
-def _reserve(path: Path, size: int, out: Path) -> None:
-    """Reserve ``size`` bytes of disk for ``path`` (Linux ``fallocate`` keeping the file's size), so that a disk
-    too full for the dataset fails now, before any trajectory is integrated, rather than in HDF5's buffers."""
-    fallocate = _fallocate()
-    if fallocate is None or size <= 0:
-        return
-    fd = os.open(path, os.O_RDWR)
-    try:
-        if fallocate(fd, 1, 0, size) != 0:  # 1: FALLOC_FL_KEEP_SIZE
-            code = ctypes.get_errno()
-            if code not in (errno.EOPNOTSUPP, errno.ENOSYS):  # a filesystem without it: nothing to reserve
-                raise WriteFailed(f"{out}: cannot reserve {size_text(size)} for the dataset ({os.strerror(code)})")
-    finally:
-        os.close(fd)
-
-
-def _fallocate():
-    """libc's ``fallocate`` where there is one (Linux), else None."""
-    name = ctypes.util.find_library("c")
-    fallocate = getattr(ctypes.CDLL(name, use_errno=True), "fallocate", None) if name else None
-    if fallocate is not None:
-        fallocate.argtypes = [ctypes.c_int, ctypes.c_int, ctypes.c_long, ctypes.c_long]
-    return fallocate
-
-
 def _root_attrs(recipe: Recipe, system) -> dict:
-    from .. import __version__
-
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "schema_minor": SCHEMA_MINOR,
-        "system": recipe.system,
-        "n_bodies": recipe.n_bodies,
-        "dim": recipe.dim,
-        "dt": recipe.dt,
-        "n_steps": recipe.n_steps,
-        "integrator": recipe.integrator,
-        "substeps": recipe.substeps,
-        "seed": recipe.seed,
-        "system_settings": json.dumps(system.settings),
-        "recipe": recipe.text,
-        "hamilton_lie_version": __version__,
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-    }
+    provenance = {"integrator": recipe.integrator, "substeps": recipe.substeps, "seed": recipe.seed}
+    if recipe.system_source:
+        provenance["system_source"] = recipe.system_source
+    return root_attrs(recipe.system, recipe.n_bodies, recipe.dim, recipe.dt, recipe.n_steps,
+                      json.dumps(system.settings), recipe.text, provenance)  # fmt: skip
 
 
 def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress, out: Path) -> float:
     """Integrate one split batch by batch into ``group``; returns its largest relative energy error."""
     n = q0.shape[0]
-    group.create_dataset("t", data=t.cpu().numpy(), fletcher32=True)
-    shape = (n, recipe.n_steps, recipe.n_bodies, recipe.dim)
-    opts = {"dtype": "f8", "fletcher32": True, "compression": None if recipe.compression == "none" else recipe.compression}
-    q_ds = group.create_dataset("q", shape=shape, chunks=(1, *shape[1:]), **opts)
-    p_ds = group.create_dataset("p", shape=shape, chunks=(1, *shape[1:]), **opts)
-    e_ds = group.create_dataset("energy", shape=shape[:2], chunks=(1, shape[1]), **opts)
-    err_ds = group.create_dataset("rel_energy_error", shape=(n,), **opts)
-    for name, value in params.items():
-        group.create_dataset(f"params/{name}", data=value.cpu().numpy(), fletcher32=True)
+    arrays = {k: v.cpu().numpy() for k, v in params.items()}
+    writer = SplitWriter(group, t.cpu().numpy(), n, recipe.n_bodies, recipe.dim, arrays, recipe.compression, True, out)
     method, max_error = recipe.build_integrator(), 0.0
     for lo in range(0, n, recipe.batch_size):
         hi = min(n, lo + recipe.batch_size)
@@ -261,10 +169,8 @@ def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress, out
                 f"{recipe.name}: integration of {group.name.strip('/')} trajectory {bad} produced non-finite values; "
                 "reduce dt or increase substeps"
             )
-        with _writing(out):
-            q_ds[lo:hi], p_ds[lo:hi] = q.cpu().numpy(), p.cpu().numpy()
-            e_ds[lo:hi], err_ds[lo:hi] = energy.cpu().numpy(), error.cpu().numpy()
-            group.file.flush()  # so that a full disk shows here, as one error, not in HDF5's buffers later
+        writer.write(lo, q=q.cpu().numpy(), p=p.cpu().numpy(), energy=energy.cpu().numpy(),
+                     rel_energy_error=error.cpu().numpy())  # fmt: skip
         max_error = max(max_error, float(error.max()))
         if progress is not None:
             progress(hi - lo)

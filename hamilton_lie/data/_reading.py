@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from simulators import HamiltonianSystem, get_system
+from simulators import HamiltonianSystem, get_system, list_systems
 
 from .._errors import DatasetError
-from ._schema import SPLITS, check_structure, open_file, read_array
+from ._schema import SPLITS, check_structure, has_energy, open_file, read_array
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,28 @@ class DatasetInfo:
     def system_settings(self) -> dict:
         return json.loads(self.attrs["system_settings"])
 
+    @property
+    def system_known(self) -> bool:
+        """Whether this process knows the data's system (registered or loaded), and so its exact H."""
+        return str(self.attrs["system"]) in list_systems()
+
     def system(self) -> HamiltonianSystem:
-        """The simulator that generated the data, with the file's physical settings (its exact H)."""
+        """The simulator that generated the data, with the file's physical settings (its exact H).
+
+        Raises:
+            DatasetError: when the system is not registered in this process; the message says how to load
+                a user-defined one.
+        """
         a = self.attrs
-        return get_system(str(a["system"]), n_bodies=int(a["n_bodies"]), dim=int(a["dim"]), **self.system_settings)
+        if not self.system_known:
+            source = a.get("system_source")
+            how = (f"load it first: simulators.load_system({source!r}), or hamilton-lie --load-system {source}"
+                   if source else "it is not one this toolkit knows")  # fmt: skip
+            raise DatasetError(f"{self.path}: the system {a['system']!r} is not registered in this process; {how}")
+        try:
+            return get_system(str(a["system"]), n_bodies=int(a["n_bodies"]), dim=int(a["dim"]), **self.system_settings)
+        except (TypeError, ValueError) as e:
+            raise DatasetError(f"{self.path}: cannot rebuild {a['system']!r} from its system_settings ({e})") from None
 
 
 def check_dataset(path: str | Path, full: bool = True, block: int = 256) -> DatasetInfo:
@@ -73,8 +91,9 @@ def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64)
     """Read one whole split into memory.
 
     Returns:
-        dict with ``t (T,)``, ``q, p (n, T, N, d)``, ``energy (n, T)`` and ``params``
-        (name -> ``(n, N)``), as tensors of ``dtype``.
+        dict with ``t (T,)``, ``q, p (n, T, N, d)``, ``energy (n, T)`` (None when the file has no
+        energies: data of an unknown Hamiltonian) and ``params`` (name -> ``(n, N)`` or ``(n, N, N)``),
+        as tensors of ``dtype``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -82,9 +101,12 @@ def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64)
     with open_file(path) as f:
         check_structure(path, f)
         g = f[split]
-        out = {k: torch.from_numpy(read_array(path, g[k])).to(dtype) for k in ("t", "q", "p", "energy")}
-        out["params"] = {k: torch.from_numpy(read_array(path, v)).to(dtype) for k, v in g["params"].items()}
-    arrays = {"q": out["q"], "p": out["p"], "energy": out["energy"], **{f"params/{k}": v for k, v in out["params"].items()}}
+        keys = ("t", "q", "p", "energy") if has_energy(f) else ("t", "q", "p")
+        out = {k: torch.from_numpy(read_array(path, g[k])).to(dtype) for k in keys}
+        out["params"] = {k: torch.from_numpy(read_array(path, v)).to(dtype) for k, v in g.get("params", {}).items()}
+    out.setdefault("energy", None)
+    arrays = {k: out[k] for k in ("q", "p", "energy") if out[k] is not None}
+    arrays.update({f"params/{k}": v for k, v in out["params"].items()})
     for name, value in arrays.items():
         if not torch.isfinite(value).all():
             raise DatasetError(f"{path}: /{split}/{name} contains NaN or inf")

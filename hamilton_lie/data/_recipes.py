@@ -6,7 +6,7 @@ toolkit's one TOML loader): an unknown key, a wrong type or a bad value raises :
 naming the file and the key.
 
 ```toml
-system = "springs"            # a registered system: springs | gravity | charged
+system = "springs"            # springs | gravity | charged, or a user system: "my_systems.py:LennardJones"
 n_bodies = 6
 dim = 2
 dt = 0.1                      # interval between stored samples
@@ -29,8 +29,9 @@ import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from simulators import HamiltonianSystem, Integrator, get_system, list_integrators, list_systems
+from simulators import HamiltonianSystem, Integrator, get_system, list_integrators, list_systems, load_system
 from simulators.integrators import INTEGRATORS
+from simulators.systems import is_reference, resolve_reference
 
 from .. import _toml
 from .._errors import RecipeError
@@ -56,7 +57,9 @@ class Recipe:
     """A parsed recipe. ``text`` keeps the TOML source, which the dataset stores verbatim.
 
     Attributes:
-        system: a registered system name (``springs``, ``gravity``, ``charged``).
+        system: a registered system name (``springs``, ``gravity``, ``charged``). The TOML may instead
+            name a user-defined class, ``"package.module:Class"`` or ``"path/file.py:Class"`` (relative to
+            the recipe's folder); parsing loads and registers it, and ``system`` is then its name.
         n_bodies, dim: bodies per system and spatial dimension (2 or 3).
         dt: interval between stored samples; ``n_steps`` samples per trajectory.
         integrator: a registered integrator name; ``substeps`` integrator steps per sample (fixed-step
@@ -67,6 +70,8 @@ class Recipe:
         compression: ``none`` (default), ``lzf`` or ``gzip``.
         batch_size: trajectories integrated together (memory vs speed; does not change the data).
         name: where it came from (usually the file path), for messages.
+        folder: the recipe's folder, which relative system references are taken from.
+        system_source: the absolute reference of a user-defined system (empty for built-in ones).
     """
 
     system: str
@@ -85,6 +90,8 @@ class Recipe:
     atol: float = field(default=1e-12, metadata=positive())
     name: str = field(default="recipe", metadata=NOT_IN_TOML)
     text: str = field(default="", metadata=NOT_IN_TOML)
+    folder: str = field(default=".", metadata=NOT_IN_TOML, compare=False)
+    system_source: str = field(default="", metadata=NOT_IN_TOML)
 
     def build_system(self) -> HamiltonianSystem:
         """The simulator this recipe describes."""
@@ -113,13 +120,20 @@ class Recipe:
             section = header.group(1).strip() if header else section
             key = re.match(r"\s*(train|val|test)\s*=", line)
             lines.append(f"{key.group(1)} = {sizes[key.group(1)]}" if section == "splits" and key else line)
-        return parse_recipe("\n".join(lines) + "\n", self.name)
+        return parse_recipe("\n".join(lines) + "\n", self.name, self.folder)
 
 
-def parse_recipe(text: str, name: str = "recipe") -> Recipe:
-    """Parse recipe TOML ``text``; ``name`` (usually the file path) prefixes error messages."""
+def parse_recipe(text: str, name: str = "recipe", folder: str | Path = ".") -> Recipe:
+    """Parse recipe TOML ``text``; ``name`` (usually the file path) prefixes error messages; a relative
+    ``path/file.py:Class`` system reference is taken from ``folder``."""
     recipe = _toml.from_table(Recipe, _toml.parse(text, name, RecipeError), name, RecipeError)
-    recipe = dataclasses.replace(recipe, name=name, text=text)
+    recipe = dataclasses.replace(recipe, name=name, text=text, folder=str(folder))
+    if is_reference(recipe.system):
+        try:
+            cls = load_system(recipe.system, relative_to=folder)
+        except ValueError as e:
+            raise RecipeError(f"{name}: system: {e}") from None
+        recipe = dataclasses.replace(recipe, system=cls.name, system_source=resolve_reference(recipe.system, folder))
     for key, known in (("system", list_systems()), ("integrator", list_integrators())):
         if getattr(recipe, key) not in known:
             raise RecipeError(f"{name}: unknown {key} {getattr(recipe, key)!r}; expected one of {known}")
@@ -129,4 +143,5 @@ def parse_recipe(text: str, name: str = "recipe") -> Recipe:
 
 def load_recipe(path: str | Path) -> Recipe:
     """Read and parse the recipe at ``path``."""
-    return parse_recipe(_toml.read(path, RecipeError, "recipe"), name=str(path))
+    path = Path(path)
+    return parse_recipe(_toml.read(path, RecipeError, "recipe"), name=str(path), folder=path.parent)

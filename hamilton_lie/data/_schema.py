@@ -1,24 +1,36 @@
 """The HDF5 schema (version 1): what a dataset file holds, and the checks every reader makes.
 
 ```
-/                         attrs: schema_version=1, schema_minor=1, system, n_bodies, dim, dt, n_steps, integrator,
+/                         attrs: schema_version=1, schema_minor=2, system, n_bodies, dim, dt, n_steps, integrator,
                                  substeps, seed,
                                  system_settings (JSON of every physical constant used), recipe (the TOML text),
-                                 hamilton_lie_version, created (ISO 8601 UTC), max_rel_energy_error
+                                 hamilton_lie_version, created (ISO 8601 UTC), max_rel_energy_error;
+                                 optional: system_source (where a user-defined system's class is: a
+                                 ``module:Class`` or ``/path/file.py:Class`` reference), source (JSON
+                                 provenance of data written from outside arrays: origin, format, assumptions)
 /train /val /test         one group per split, each holding:
     t          (T,)               float64  sample times, t[0] = 0
     q          (n, T, N, d)       float64  positions
     p          (n, T, N, d)       float64  momenta
     energy     (n, T)             float64  true H along the trajectory
     rel_energy_error (n,)         float64  each trajectory's max |H(t) - H(0)| / (T(0) + |V(0)|)
-    params/<name> (n, N)          float64  per-trajectory parameters: the system's ``param_names``
+    params/<name> (n, N)          float64  per-trajectory parameters: the system's ``param_names``;
+                  (n, N, N)                per pair of bodies for the system's ``pair_params``
 ```
 
-Arrays are chunked by trajectory and carry fletcher32 checksums (``t`` too since ``schema_minor`` 1;
-older files without the attribute still read). Every way a file can be unusable (missing, truncated,
-not HDF5, wrong schema version, missing fields, attributes of the wrong type, inconsistent shapes,
-arrays that are not floating-point, a time grid that is not k * dt, a failed checksum, NaN or inf)
-raises :class:`DatasetError` with the file name and the problem.
+``energy`` and ``rel_energy_error`` are present when the system's Hamiltonian is known; a file of data
+whose H the toolkit does not know (written by ``write_dataset`` for an unregistered system) leaves them
+out and sets ``max_rel_energy_error`` to NaN.
+
+Arrays are chunked by trajectory and carry fletcher32 checksums. Minor versions add to the layout and
+every reader reads them all: 1 checksums the time grid too; 2 allows per-pair parameters, the optional
+attributes and files without energies. Every way a file can be unusable (missing, truncated, not HDF5,
+wrong schema version, missing fields, attributes of the wrong type, inconsistent shapes, arrays that are
+not floating-point, a time grid that is not k * dt, a failed checksum, NaN or inf) raises
+:class:`DatasetError` with the file name and the problem.
+
+A system that is not registered in this process (a user-defined one that has not been loaded) still reads:
+its parameters are whatever ``params/`` holds, and only its exact Hamiltonian is unavailable.
 """
 
 from __future__ import annotations
@@ -36,7 +48,8 @@ from .._errors import DatasetError, first_line
 SCHEMA_VERSION = 1
 # 1: every array carries a fletcher32 checksum, the time grid too (files without the attribute, minor 0,
 # leave t unchecksummed; every reader still checks t's values against dt)
-SCHEMA_MINOR = 1
+# 2: per-pair parameters (n, N, N); optional system_source and source attributes; files without energies
+SCHEMA_MINOR = 2
 SPLITS = ("train", "val", "test")
 ROOT_ATTRS = (
     "schema_version",
@@ -68,12 +81,17 @@ def open_file(path: Path):
         raise DatasetError(f"{path}: not a readable HDF5 file (truncated or corrupted?): {first_line(e)}") from None
 
 
-def param_names(path: Path, system: str) -> tuple[str, ...]:
-    """The per-trajectory parameters a dataset of ``system`` stores: the system class's ``param_names``."""
-    try:
-        return system_class(system).param_names
-    except ValueError:
-        raise DatasetError(f"{path}: unknown system {system!r}; known systems are {list_systems()}") from None
+def param_shapes(system: str, group, n: int, n_bodies: int) -> dict[str, tuple[int, ...]]:
+    """The parameters a split of a dataset of ``system`` must hold, and their shapes.
+
+    For a registered system: its ``param_names``, per pair for its ``pair_params``. For one that is not
+    registered in this process: whatever ``group["params"]`` holds, per body or per pair as stored.
+    """
+    if system in list_systems():
+        cls = system_class(system)
+        return {k: (n, n_bodies, n_bodies) if k in cls.pair_params else (n, n_bodies) for k in cls.param_names}
+    stored = group["params"] if "params" in group else {}
+    return {k: (n, n_bodies, n_bodies) if len(v.shape) == 3 else (n, n_bodies) for k, v in stored.items()}
 
 
 def check_structure(path: Path, f) -> dict:
@@ -90,7 +108,7 @@ def check_structure(path: Path, f) -> dict:
         raise DatasetError(f"{path}: missing root attribute {missing[0]!r}")
     n_steps, n_bodies, dim = (_attr(path, attrs, key, int) for key in ("n_steps", "n_bodies", "dim"))
     dt = _attr(path, attrs, "dt", float)
-    names = param_names(path, _attr(path, attrs, "system", str))
+    system = _attr(path, attrs, "system", str)
     try:
         settings = json.loads(_attr(path, attrs, "system_settings", str))
     except json.JSONDecodeError:
@@ -101,17 +119,18 @@ def check_structure(path: Path, f) -> dict:
         if split not in f:
             raise DatasetError(f"{path}: missing group /{split}")
         g = f[split]
-        for name in ("t", "q", "p", "energy", *(f"params/{k}" for k in names)):
+        for name in ("t", "q", "p"):
             if name not in g:
                 raise DatasetError(f"{path}: missing dataset /{split}/{name}")
         n = g["q"].shape[0]
-        expected = {
-            "t": (n_steps,),
-            "q": (n, n_steps, n_bodies, dim),
-            "p": (n, n_steps, n_bodies, dim),
-            "energy": (n, n_steps),
-            **{f"params/{k}": (n, n_bodies) for k in names},
-        }
+        params = {f"params/{k}": shape for k, shape in param_shapes(system, g, n, n_bodies).items()}
+        energies = {"energy": (n, n_steps), "rel_energy_error": (n,)} if has_energy(f) else {}
+        expected = {"t": (n_steps,), "q": (n, n_steps, n_bodies, dim), "p": (n, n_steps, n_bodies, dim), **energies,
+                    **params}  # fmt: skip
+        for name in expected:
+            if name not in g and not (name == "rel_energy_error" and "energy" in g):  # minor 0 files may lack it
+                raise DatasetError(f"{path}: missing dataset /{split}/{name}")
+        expected = {name: shape for name, shape in expected.items() if name in g}
         for name, shape in expected.items():
             if g[name].shape != shape:
                 raise DatasetError(f"{path}: /{split}/{name} has shape {g[name].shape}, expected {shape}")
@@ -119,6 +138,11 @@ def check_structure(path: Path, f) -> dict:
                 raise DatasetError(f"{path}: /{split}/{name} holds {g[name].dtype}, not floating-point numbers")
         _check_times(path, split, read_array(path, g["t"]), dt)
     return attrs
+
+
+def has_energy(f) -> bool:
+    """Whether the file stores the true energy: always before minor 2, and whenever its H was known."""
+    return "energy" in f["train"] if "train" in f else True
 
 
 def _attr(path: Path, attrs: dict, key: str, kind: type):

@@ -1,15 +1,21 @@
-"""Hamiltonian systems: springs, Newtonian gravity and charged particles, and their registry.
+"""Hamiltonian systems: springs, Newtonian gravity and charged particles, the user's own, and their registry.
 
-Every system is a separable H(q, p) = T(p) + V(q) with an exact energy, an analytic force and
-samplers for its parameters and initial states (:class:`HamiltonianSystem`). The registry maps the
-names that recipes use (``springs``, ``gravity``, ``charged``) to the classes; a class's
-``param_names`` are the per-trajectory parameters a dataset of it stores.
+Every system is a separable H(q, p) = T(p) + V(q) with an exact energy, a force and samplers for its
+parameters and initial states (:class:`HamiltonianSystem`); :class:`PotentialSystem` needs only the
+potential and the samplers. The registry maps the names that recipes use (``springs``, ``gravity``,
+``charged``, and any registered or loaded by reference) to the classes; a class's ``param_names`` are
+the per-trajectory parameters a dataset of it stores.
 """
+
+from pathlib import Path
 
 from .._registry import Registry
 from ._base import HamiltonianSystem, Params, broadcast_params
 from ._charged import ChargedSystem
 from ._gravity import GravitySystem
+from ._loading import is_reference, resolve_reference
+from ._loading import load_system as _load_system
+from ._potential import PotentialSystem
 from ._springs import SpringSystem
 
 SYSTEMS: Registry[HamiltonianSystem] = Registry("system")
@@ -22,6 +28,23 @@ def register_system(cls: type[HamiltonianSystem]) -> type[HamiltonianSystem]:
     if not (isinstance(cls, type) and issubclass(cls, HamiltonianSystem)):
         raise TypeError(f"register_system takes a HamiltonianSystem subclass, got {cls!r}")
     return SYSTEMS.register(cls.name, cls)
+
+
+def load_system(reference: str, relative_to: str | Path | None = None) -> type[HamiltonianSystem]:
+    """The system class that ``reference`` names, registered under its ``name`` so that datasets of it read.
+
+    Arguments:
+        reference: a registered name (``"springs"``); ``"package.module:Class"`` (an importable module);
+            or ``"path/to/file.py:Class"`` (a Python file, executed once per process).
+        relative_to: the folder a relative file path is taken from (a recipe's folder); default the
+            working folder.
+
+    Raises:
+        ValueError: naming the reference, when the module or file cannot be imported, the attribute is not
+            a :class:`HamiltonianSystem` subclass with ``name`` and ``param_names``, or another class is
+            registered under its name.
+    """
+    return _load_system(SYSTEMS, reference, relative_to)
 
 
 def list_systems() -> list[str]:
@@ -44,11 +67,15 @@ __all__ = [
     "GravitySystem",
     "HamiltonianSystem",
     "Params",
+    "PotentialSystem",
     "SYSTEMS",
     "SpringSystem",
     "broadcast_params",
     "get_system",
+    "is_reference",
     "list_systems",
+    "load_system",
     "register_system",
+    "resolve_reference",
     "system_class",
 ]

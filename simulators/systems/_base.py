@@ -3,8 +3,9 @@
 Every system here has the Euclidean kinetic energy T = sum_i |p_i|^2 / (2 m_i), so a
 subclass supplies only its potential, the analytic force -dV/dq and its samplers. States
 are ``q, p`` of shape ``(batch, n_bodies, dim)``; trajectories add a time axis,
-``(batch, time, n_bodies, dim)``. Per-trajectory parameters are a dict of tensors whose
-leading axes are ``(batch, n_bodies)``.
+``(batch, time, n_bodies, dim)``. Per-trajectory parameters are a dict of tensors of shape
+``(batch, n_bodies)`` (per body) or ``(batch, n_bodies, n_bodies)`` (per pair, e.g. a spring graph).
+A system without a ``masses`` parameter has unit masses.
 """
 
 from __future__ import annotations
@@ -17,10 +18,10 @@ Params = dict[str, torch.Tensor]
 
 
 def broadcast_params(params: Params, q: torch.Tensor) -> Params:
-    """Give ``(batch, n_bodies)`` parameters a time axis when ``q`` is a trajectory.
+    """Give per-trajectory parameters a time axis when ``q`` is a trajectory.
 
     Arguments:
-        params: tensors of shape ``(batch, n_bodies)``.
+        params: tensors of shape ``(batch, n_bodies)`` or ``(batch, n_bodies, n_bodies)``.
         q: ``(batch, n_bodies, dim)`` or ``(batch, time, n_bodies, dim)``.
     """
     if q.dim() == 4:
@@ -42,6 +43,8 @@ class HamiltonianSystem:
 
     name: ClassVar[str]
     param_names: ClassVar[tuple[str, ...]]
+    #: the parameters among ``param_names`` that are per pair of bodies, ``(batch, n_bodies, n_bodies)``
+    pair_params: ClassVar[tuple[str, ...]] = ()
     #: True when the force is linear in q and acts on every spatial axis alike (F(q) = -A q with A
     #: acting on the body index); ``integrate`` then advances by the integrator's one-sample matrix.
     linear: ClassVar[bool] = False
@@ -96,19 +99,28 @@ class HamiltonianSystem:
         for key in self.param_names:
             if key not in params:
                 raise ValueError(f"params is missing {key!r}; expected keys {list(self.param_names)}")
-            if tuple(params[key].shape) != (q.shape[0], self.n_bodies):
-                raise ValueError(
-                    f"params[{key!r}] must have shape ({q.shape[0]}, {self.n_bodies}), got {tuple(params[key].shape)}"
-                )
+            shape = self.param_shape(key, q.shape[0])
+            if tuple(params[key].shape) != shape:
+                raise ValueError(f"params[{key!r}] must have shape {shape}, got {tuple(params[key].shape)}")
+
+    def param_shape(self, key: str, batch: int) -> tuple[int, ...]:
+        """``(batch, n_bodies)``, or ``(batch, n_bodies, n_bodies)`` for a per-pair parameter."""
+        return (batch, self.n_bodies, self.n_bodies) if key in self.pair_params else (batch, self.n_bodies)
+
+    @staticmethod
+    def masses(params: Params, p: torch.Tensor) -> torch.Tensor:
+        """``params["masses"]``, or unit masses for a system without them: ``(batch, [time,] n_bodies)``."""
+        if "masses" in params:
+            return broadcast_params(params, p)["masses"]
+        return torch.ones(p.shape[:-1], dtype=p.dtype, device=p.device)
 
     def velocity(self, p: torch.Tensor, params: Params) -> torch.Tensor:
         """dH/dp = p / m, same shape as ``p``."""
-        return p / broadcast_params(params, p)["masses"].unsqueeze(-1)
+        return p / self.masses(params, p).unsqueeze(-1)
 
     def kinetic(self, p: torch.Tensor, params: Params) -> torch.Tensor:
         """T(p) = sum_i |p_i|^2 / (2 m_i): ``(..., n, dim) -> (...)``."""
-        m = broadcast_params(params, p)["masses"]
-        return (p.pow(2).sum(-1) / (2 * m)).sum(-1)
+        return (p.pow(2).sum(-1) / (2 * self.masses(params, p))).sum(-1)
 
     def hamiltonian(self, q: torch.Tensor, p: torch.Tensor, params: Params) -> torch.Tensor:
         """Exact H = T + V: ``(batch, [time,] n, dim) -> (batch, [time])``."""

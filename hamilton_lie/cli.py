@@ -81,6 +81,16 @@ def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> 
     return result.path
 
 
+def _import(args) -> None:
+    from .data import import_dataset
+
+    if not args.dt > 0:
+        raise HamiltonLieError(f"--dt must be positive, got {args.dt}")
+    path = import_dataset(args.format, args.folder, args.suffix, args.out, dt=args.dt, system=args.system,
+                          force=args.force)  # fmt: skip
+    _info(path)
+
+
 def _info(path: Path) -> None:
     from .data import check_dataset
 
@@ -94,12 +104,20 @@ def _info(path: Path) -> None:
         ("time", f"{a['n_steps']} samples, dt = {a['dt']:.6g} (t in [0, {(a['n_steps'] - 1) * a['dt']:.6g}])"),
         ("integrator", f"{a['integrator']}, {a['substeps']} substeps per sample, seed {a['seed']}"),
         ("splits", ", ".join(f"{k} {v}" for k, v in info.sizes.items())),
+        *([("source", _source(a["source"]))] if "source" in a else []),
         ("energy error", f"max relative {a['max_rel_energy_error']:.3e}" if math.isfinite(a["max_rel_energy_error"])
          else "not stored (the data's Hamiltonian is not known)"),  # fmt: skip
     ]
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+
+
+def _source(text: str) -> str:
+    """The provenance of imported data, on one line."""
+    source = json.loads(text)
+    assumed = "; ".join(source.get("assumptions", []))
+    return f"{source.get('format') or 'arrays'} from {source.get('source') or 'unknown'}" + (f"; assumed: {assumed}" if assumed else "")
 
 
 def _user_system(info) -> str:
@@ -225,6 +243,15 @@ def build_parser() -> argparse.ArgumentParser:
     gen.add_argument("--device", default="cpu", help="torch device to integrate on (cpu, cuda, cuda:1, ...)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
+    im = sub.add_parser("import", help="convert an NRI or EGNN .npy dataset into an HDF5 dataset")
+    im.add_argument("format", choices=("nri", "egnn"), help="the original's file format")
+    im.add_argument("folder", type=Path, help="folder holding loc_*.npy, vel_*.npy, edges_*.npy (and charges_*.npy)")
+    im.add_argument("--suffix", required=True, help="the files' suffix, e.g. _springs5 or _charged5_initvel1small")
+    im.add_argument("--dt", type=float, required=True, help="time between stored samples (the originals': 0.1)")
+    im.add_argument("--out", type=Path, required=True, help="output HDF5 file")
+    im.add_argument("--system", help="system to record (default: FORMAT-springs or FORMAT-charged from the suffix)")
+    im.add_argument("--force", action="store_true", help="overwrite an existing output file")
+
     info = sub.add_parser("info", help="verify a dataset and print its summary")
     info.add_argument("file", type=Path)
 
@@ -262,6 +289,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 COMMANDS = {
     "generate": lambda args: _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force),
+    "import": lambda args: _import(args),
     "info": lambda args: _info(args.file),
     "train": _train_command,
     "evaluate": _evaluate,

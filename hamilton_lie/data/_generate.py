@@ -126,10 +126,14 @@ def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress
     max_error = 0.0
     with hdf5_file(path, out, _file_bytes(recipe)) as f:
         f.attrs.update(_root_attrs(recipe, system))
+        replayed = system.sample_splits(dict(recipe.splits.items()), recipe.seed, device)
         for index, (split, n) in enumerate(recipe.splits.items()):
-            g = torch.Generator().manual_seed(split_seed(recipe.seed, index))
-            params = system.sample_params(n, generator=g, device=device)
-            q0, p0 = system.sample_state(params, generator=g)
+            if replayed is not None:  # the original generator's stream, replayed by the system
+                params, q0, p0 = replayed[split]
+            else:
+                g = torch.Generator().manual_seed(split_seed(recipe.seed, index))
+                params = system.sample_params(n, generator=g, device=device)
+                q0, p0 = system.sample_state(params, generator=g)
             error = _write_split(f.create_group(split), recipe, system, t, q0, p0, params, progress, out)
             max_error = max(max_error, error)
         f.attrs["max_rel_energy_error"] = max_error

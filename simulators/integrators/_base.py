@@ -21,11 +21,13 @@ class Integrator:
         name: the name recipes use for it (``integrator = "..."``).
         order: its order of accuracy: the global error falls as h^order with the step h (tests fit it).
         symplectic: whether it preserves the symplectic form (energy error bounded over long times).
+        handles_walls: whether it integrates systems with reflecting walls (``system.walls``).
     """
 
     name: ClassVar[str]
     order: ClassVar[int]
     symplectic: ClassVar[bool] = False
+    handles_walls: ClassVar[bool] = False
 
     def integrate(self, system: HamiltonianSystem, q0: torch.Tensor, p0: torch.Tensor, params: Params, t: torch.Tensor):
         """``q, p (batch, time, n_bodies, dim)`` at the times ``t (time,)`` from ``q0, p0 (batch, n_bodies, dim)``.

@@ -9,10 +9,10 @@ from ..systems import HamiltonianSystem, Params
 from ._base import Integrator
 from ._dop853 import DOP853
 from ._runge_kutta import RK4
-from ._symplectic import Leapfrog, Yoshida4
+from ._symplectic import Leapfrog, SymplecticEuler, Yoshida4
 
 INTEGRATORS: Registry[Integrator] = Registry("integrator")
-for _cls in (Leapfrog, Yoshida4, RK4, DOP853):
+for _cls in (Leapfrog, Yoshida4, RK4, DOP853, SymplecticEuler):
     INTEGRATORS.register(_cls.name, _cls)
 
 
@@ -75,6 +75,9 @@ def integrate(
     if not isinstance(method, Integrator):
         raise ValueError(f"method must be an Integrator or one of {list_integrators()}, got {method!r}")
     system.check_state(q0, p0, params)
+    if system.walls and not method.handles_walls:
+        walled = [n for n in list_integrators() if get_integrator(n).handles_walls]
+        raise ValueError(f"{type(system).__name__} has reflecting walls, which {method.name} does not handle; use {walled}")
     if q0.dim() != 3:
         raise ValueError(f"q0 must be (batch, n_bodies, dim), got {tuple(q0.shape)}")
     t = torch.as_tensor(t, dtype=q0.dtype, device=q0.device)

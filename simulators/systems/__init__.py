@@ -15,11 +15,12 @@ from ._charged import ChargedSystem
 from ._gravity import GravitySystem
 from ._loading import is_reference, resolve_reference
 from ._loading import load_system as _load_system
+from ._nri import NRICharged, NRISprings
 from ._potential import PotentialSystem
 from ._springs import SpringSystem
 
 SYSTEMS: Registry[HamiltonianSystem] = Registry("system")
-for _cls in (SpringSystem, GravitySystem, ChargedSystem):
+for _cls in (SpringSystem, GravitySystem, ChargedSystem, NRISprings, NRICharged):
     SYSTEMS.register(_cls.name, _cls)
 
 
@@ -66,6 +67,8 @@ __all__ = [
     "ChargedSystem",
     "GravitySystem",
     "HamiltonianSystem",
+    "NRICharged",
+    "NRISprings",
     "Params",
     "PotentialSystem",
     "SYSTEMS",

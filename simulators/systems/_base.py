@@ -48,6 +48,9 @@ class HamiltonianSystem:
     #: True when the force is linear in q and acts on every spatial axis alike (F(q) = -A q with A
     #: acting on the body index); ``integrate`` then advances by the integrator's one-sample matrix.
     linear: ClassVar[bool] = False
+    #: True for a system in a box with reflecting walls (:meth:`reflect`), which only integrators with
+    #: ``handles_walls`` integrate
+    walls: ClassVar[bool] = False
 
     def __init__(self, n_bodies: int, dim: int):
         if not isinstance(n_bodies, int) or n_bodies < 1:
@@ -72,6 +75,11 @@ class HamiltonianSystem:
     def sample_state(self, params: Params, generator: torch.Generator | None = None):
         """Initial ``q0, p0``, each ``(batch, n_bodies, dim)`` float64 on the params' device."""
         raise NotImplementedError
+
+    def sample_splits(self, sizes: dict[str, int], seed: int, device: torch.device | str = "cpu"):
+        """Every split's ``(params, q0, p0)`` at once, for a system that replays an original generator's random
+        stream; None (the default) leaves the draws to the toolkit's per-split generators."""
+        return None
 
     def potential(self, q: torch.Tensor, params: Params) -> torch.Tensor:
         """V(q): ``(batch, n_bodies, dim) -> (batch,)`` or ``(batch, time, n, dim) -> (batch, time)``."""
@@ -113,6 +121,10 @@ class HamiltonianSystem:
         if "masses" in params:
             return broadcast_params(params, p)["masses"]
         return torch.ones(p.shape[:-1], dtype=p.dtype, device=p.device)
+
+    def reflect(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Bodies that crossed a wall mirrored back inside, their momenta turned inward (``walls`` systems)."""
+        return q, p
 
     def velocity(self, p: torch.Tensor, params: Params) -> torch.Tensor:
         """dH/dp = p / m, same shape as ``p``."""

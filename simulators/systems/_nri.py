@@ -1,0 +1,210 @@
+"""The NRI family of benchmark systems: balls joined by springs, or charged, in a box with elastic walls.
+
+Written from what the generator of Kipf et al. (2018), "Neural relational inference for interacting
+systems" (``data/synthetic_sim.py``), does, and from EGNN's 3D variant of it (Satorras et al. 2021), so
+that their datasets can be generated again: unit masses; initial positions ``loc_std * N(0, I)`` and
+velocities of norm ``vel_norm`` in random directions; walls at +-``box_size`` that mirror a body back and
+turn its velocity inward; and the originals' force clipping (each component to +-``max_force``). With
+``replay = "numpy-legacy"`` the parameters and initial states are drawn from NumPy's legacy generator in
+the originals' call order, so a seed gives the originals' datasets.
+
+Springs: V = 1/2 strength sum_{i<j} e_ij |q_i - q_j|^2 over a random symmetric graph e (per pair).
+Charged: V = strength sum_{i<j} c_i c_j / |q_i - q_j| with charges c_i = +-1 (per body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from ._base import HamiltonianSystem, Params, broadcast_params
+
+WALLS = ("reflecting", "initial", "none")
+REPLAYS = ("none", "numpy-legacy")
+
+
+class _NRISystem(HamiltonianSystem):
+    """What the springs and the charged systems share: sampling, walls, clipping, replay."""
+
+    param_names: tuple[str, ...]
+    _kinds: tuple[float, ...]
+
+    def __init__(self, n_bodies, dim, box_size, walls, loc_std, vel_norm, strength, max_force, probabilities,
+                 replay, original_samples):  # fmt: skip
+        super().__init__(n_bodies, dim)
+        self.box_size, self.walls_mode = float(box_size), walls
+        self.loc_std, self.vel_norm, self.strength = float(loc_std), float(vel_norm), float(strength)
+        self.max_force = float(max_force)
+        self.probabilities = [float(x) for x in probabilities]
+        self.replay = replay
+        self.original_samples = [int(x) for x in original_samples]
+        if walls not in WALLS:
+            raise ValueError(f"walls must be one of {WALLS}, got {walls!r}")
+        if replay not in REPLAYS:
+            raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}")
+        if len(self.probabilities) != 3 or min(self.probabilities) < 0 or abs(sum(self.probabilities) - 1) > 1e-12:
+            raise ValueError(f"probabilities must be three non-negative numbers adding up to 1, got {probabilities}")
+        if not self.max_force > 0:
+            raise ValueError(f"max_force must be positive (inf: no clipping), got {max_force}")
+        if replay == "numpy-legacy" and len(self.original_samples) != 3:
+            raise ValueError("replay needs original_samples: the samples the original stored per trajectory of "
+                             f"train, val and test (their noise draws), got {original_samples}")  # fmt: skip
+        # walls inside the integration are a property of the instance: EGNN's variant reflects only at the start
+        self.walls = walls == "reflecting"
+
+    @property
+    def settings(self) -> dict:
+        return {
+            "box_size": self.box_size, "walls": self.walls_mode, "loc_std": self.loc_std,
+            "vel_norm": self.vel_norm, "strength": self.strength, "max_force": self.max_force,
+            "probabilities": self.probabilities, "replay": self.replay, "original_samples": self.original_samples,
+        }  # fmt: skip
+
+    def reflect(self, q, p):
+        box = self.box_size
+        over, under = q > box, q < -box
+        q = torch.where(over, 2 * box - q, torch.where(under, -2 * box - q, q))
+        p = torch.where(over, -p.abs(), torch.where(under, p.abs(), p))
+        return q, p
+
+    def _clip(self, f: torch.Tensor) -> torch.Tensor:
+        return f if self.max_force == float("inf") else f.clamp(-self.max_force, self.max_force)
+
+    def _start(self, loc: torch.Tensor, vel: torch.Tensor):
+        """Velocities scaled to ``vel_norm`` per body; walls (also EGNN's start-only ones) applied once."""
+        vel = vel * self.vel_norm / vel.norm(dim=-1, keepdim=True)
+        return self.reflect(loc, vel) if self.walls_mode != "none" else (loc, vel)
+
+    def sample_state(self, params, generator=None):
+        first = params[self.param_names[0]]
+        shape = (first.shape[0], self.n_bodies, self.dim)
+        loc = self.loc_std * torch.randn(shape, generator=generator, dtype=torch.float64)
+        vel = torch.randn(shape, generator=generator, dtype=torch.float64)
+        q, p = self._start(loc, vel)
+        return q.to(first.device), p.to(first.device)
+
+    def _choice(self, shape, generator) -> torch.Tensor:
+        """Draws from ``_kinds`` with ``probabilities``."""
+        index = torch.multinomial(torch.tensor(self.probabilities), int(np.prod(shape)), True, generator=generator)
+        return torch.tensor(self._kinds, dtype=torch.float64)[index].reshape(shape)
+
+    def sample_splits(self, sizes: Mapping[str, int], seed: int, device="cpu"):
+        """With ``replay = "numpy-legacy"``: every split's ``(params, q0, p0)`` drawn as the original draws them,
+        one trajectory after another from ``numpy.random.seed(seed)``: the parameters, positions ``(dim, N)``,
+        velocities ``(dim, N)``, then the two observation-noise arrays of ``original_samples`` samples that the
+        original draws (and multiplies by zero) after integrating."""
+        if self.replay == "none":
+            return None
+        rs = np.random.RandomState(seed)
+        out = {}
+        for (split, n), samples in zip(sizes.items(), self.original_samples, strict=True):
+            rows = []
+            for _ in range(n):
+                param = self._legacy_params(rs)
+                loc = rs.randn(self.dim, self.n_bodies) * self.loc_std
+                vel = rs.randn(self.dim, self.n_bodies)
+                rs.randn(samples, self.dim, self.n_bodies)
+                rs.randn(samples, self.dim, self.n_bodies)
+                rows.append((param, loc.T, vel.T))
+            params = {self.param_names[0]: torch.from_numpy(np.stack([r[0] for r in rows])).to(device)}
+            loc, vel = (torch.from_numpy(np.stack([r[i] for r in rows])) for i in (1, 2))
+            q, p = self._start(loc, vel)
+            out[split] = (params, q.to(device), p.to(device))
+        return out
+
+
+class NRISprings(_NRISystem):
+    """NRI's springs: N balls in a box, each pair joined with probability 1/2 by a spring of stiffness
+    ``strength`` (``edges`` 0 or 1, per pair, symmetric).
+
+    Arguments:
+        n_bodies, dim: 5 and 2 in the original.
+        box_size: walls at +-``box_size`` (5).
+        walls: ``reflecting`` (every step, the original), ``initial`` (only the initial state) or ``none``.
+        loc_std, vel_norm: initial spread and speed (0.5, 0.5).
+        strength: spring constant (0.1).
+        max_force: each force component clipped to +-``max_force`` (100, the original's 0.1 / dt; ``inf``: the exact force).
+        probabilities: of the spring types 0, 0.5, 1 (the original: 1/2, 0, 1/2).
+        replay: ``none`` (the toolkit's generators) or ``numpy-legacy`` (the original's stream).
+        original_samples: samples per trajectory the original stores for train, val and test (49, 49, 99).
+    """
+
+    name = "nri-springs"
+    param_names = ("edges",)
+    pair_params = ("edges",)
+    _kinds = (0.0, 0.5, 1.0)
+
+    def __init__(self, n_bodies: int = 5, dim: int = 2, box_size: float = 5.0, walls: str = "reflecting",
+                 loc_std: float = 0.5, vel_norm: float = 0.5, strength: float = 0.1, max_force: float = 100.0,
+                 probabilities: Sequence[float] = (0.5, 0.0, 0.5), replay: str = "none",
+                 original_samples: Sequence[int] = (49, 49, 99)):  # fmt: skip
+        super().__init__(n_bodies, dim, box_size, walls, loc_std, vel_norm, strength, max_force, probabilities,
+                         replay, original_samples)  # fmt: skip
+
+    def _symmetric(self, edges):
+        lower = edges.tril(-1) if isinstance(edges, torch.Tensor) else np.tril(edges, -1)
+        return lower + lower.swapaxes(-1, -2)
+
+    def sample_params(self, batch, generator=None, device="cpu"):
+        edges = self._choice((batch, self.n_bodies, self.n_bodies), generator)
+        return {"edges": self._symmetric(edges).to(device)}
+
+    def _legacy_params(self, rs):
+        return self._symmetric(rs.choice(np.array(self._kinds), size=(self.n_bodies, self.n_bodies),
+                                         p=self.probabilities))  # fmt: skip
+
+    def potential(self, q, params):
+        e = broadcast_params(params, q)["edges"]
+        r2 = (q.unsqueeze(-2) - q.unsqueeze(-3)).pow(2).sum(-1)
+        return 0.25 * self.strength * (e * r2).sum((-1, -2))  # each pair counted twice
+
+    def force(self, q, params):
+        e = broadcast_params(params, q)["edges"]
+        diff = q.unsqueeze(-2) - q.unsqueeze(-3)  # q_i - q_j
+        return self._clip(-self.strength * (e.unsqueeze(-1) * diff).sum(-2))
+
+
+class NRICharged(_NRISystem):
+    """NRI's charged particles: +-1 charges (probability 1/2 each) with Coulomb forces, in a box.
+
+    Arguments as for :class:`NRISprings`, with the original's defaults: ``loc_std`` 1, ``strength`` 1 (the
+    Coulomb constant), and ``probabilities`` of the charges -1, 0, +1 (1/2, 0, 1/2). EGNN's 3D variant is
+    ``dim = 3, walls = "initial"``.
+    """
+
+    name = "nri-charged"
+    param_names = ("charges",)
+    _kinds = (-1.0, 0.0, 1.0)
+
+    def __init__(self, n_bodies: int = 5, dim: int = 2, box_size: float = 5.0, walls: str = "reflecting",
+                 loc_std: float = 1.0, vel_norm: float = 0.5, strength: float = 1.0, max_force: float = 100.0,
+                 probabilities: Sequence[float] = (0.5, 0.0, 0.5), replay: str = "none",
+                 original_samples: Sequence[int] = (49, 49, 99)):  # fmt: skip
+        super().__init__(n_bodies, dim, box_size, walls, loc_std, vel_norm, strength, max_force, probabilities,
+                         replay, original_samples)  # fmt: skip
+
+    def sample_params(self, batch, generator=None, device="cpu"):
+        return {"charges": self._choice((batch, self.n_bodies), generator).to(device)}
+
+    def _legacy_params(self, rs):
+        return rs.choice(np.array(self._kinds), size=(self.n_bodies, 1), p=self.probabilities)[:, 0]
+
+    def _pairs(self, q: torch.Tensor, params: Params):
+        c = broadcast_params(params, q)["charges"]
+        diff = q.unsqueeze(-2) - q.unsqueeze(-3)
+        eye = torch.eye(self.n_bodies, dtype=q.dtype, device=q.device)
+        # |q_i|^2 + |q_j|^2 - 2 q_i.q_j as the originals compute it (round-off for round-off); +eye: a finite
+        # diagonal, zeroed by (1 - eye) below
+        norm = q.pow(2).sum(-1)
+        r = (norm.unsqueeze(-1) + norm.unsqueeze(-2) - 2 * q @ q.transpose(-1, -2) + eye).sqrt()
+        return diff, c.unsqueeze(-1) * c.unsqueeze(-2) * (1 - eye), r
+
+    def potential(self, q, params):
+        _, cc, r = self._pairs(q, params)
+        return 0.5 * self.strength * (cc / r).sum((-1, -2))
+
+    def force(self, q, params):
+        diff, cc, r = self._pairs(q, params)
+        return self._clip(self.strength * ((cc / r.pow(2) ** 1.5).unsqueeze(-1) * diff).sum(-2))

@@ -23,9 +23,26 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
+def recorded() -> dict:
+    """What ties a result to its code and machine: the commit (with ``+changes`` when the tree differs from it),
+    the torch version and the date."""
+    root = Path(__file__).resolve().parents[1]
+
+    def git(*args):
+        done = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True)
+        return done.stdout.strip() if done.returncode == 0 else ""
+
+    commit = git("rev-parse", "HEAD") or "unknown"
+    changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+    return {"commit": commit + ("+changes" if changed else ""), "torch": torch.__version__,
+            "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
+
+
 def write_results(path: Path, record, indent: int = 2) -> None:
-    """Write ``record`` to ``path`` as JSON (creating its folder) and say where."""
+    """Write ``record`` to ``path`` as JSON (creating its folder), with :func:`recorded` added, and say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(record, dict):
+        record = {"recorded": recorded(), **record}
     path.write_text(json.dumps(record, indent=indent) + "\n")
     print(f"\nwrote {path}")
 

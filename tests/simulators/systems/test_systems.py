@@ -5,7 +5,7 @@ import pytest
 import torch
 from helpers import ALL_SYSTEMS
 
-from simulators import GravitySystem, Leapfrog, SpringSystem, get_system, integrate, random_rotations
+from simulators import GravitySystem, Leapfrog, SpringSystem, get_integrator, get_system, integrate, random_rotations
 
 
 def _sample(system, batch=8, seed=0):
@@ -84,7 +84,7 @@ def test_invariance_under_rotation_translation_and_permutation(name):
     perm = torch.randperm(system.n_bodies, generator=g)
     q2 = (q @ rot.transpose(-1, -2) + shift)[:, perm]
     p2 = (p @ rot.transpose(-1, -2))[:, perm]
-    params2 = {k: v[:, perm] for k, v in params.items()}
+    params2 = {k: v[:, perm][:, :, perm] if k in system.pair_params else v[:, perm] for k, v in params.items()}
     torch.testing.assert_close(
         system.hamiltonian(q2, p2, params2), system.hamiltonian(q, p, params), rtol=1e-12, atol=0
     )
@@ -105,8 +105,8 @@ def test_sampling_is_reproducible_and_well_formed(name):
     q, p, params = a
     assert q.dtype == torch.float64 and q.shape == (5, system.n_bodies, system.dim)
     assert set(params) == set(system.param_names)
-    assert all(v.shape == (5, system.n_bodies) for v in params.values())
-    assert (params["masses"] > 0).all()
+    assert all(v.shape == system.param_shape(k, 5) for k, v in params.items())
+    assert "masses" not in params or (params["masses"] > 0).all()
 
 
 def test_spring_defaults_are_the_lieconv_benchmark():
@@ -199,3 +199,43 @@ def test_separated_positions_for_many_bodies():
     assert x.mean(dim=1).abs().max() < 1e-12
     with pytest.raises(ValueError, match="could not place 512 bodies"):
         sample_separated_positions(1, 512, 3, radius=0.5, min_separation=0.3, generator=g, max_rounds=20)
+
+
+def test_nri_walls_mirror_bodies_and_turn_their_velocities_inward():
+    system = get_system("nri-springs")
+    q = torch.tensor([[[5.5, 0.0], [-6.0, 4.0], [1.0, -5.25], [0.0, 0.0], [4.9, -4.9]]], dtype=torch.float64)
+    p = torch.tensor([[[1.0, 1.0], [-1.0, 1.0], [1.0, -2.0], [1.0, 1.0], [1.0, -1.0]]], dtype=torch.float64)
+    q2, p2 = system.reflect(q, p)
+    expected_q = [[4.5, 0.0], [-4.0, 4.0], [1.0, -4.75], [0.0, 0.0], [4.9, -4.9]]
+    expected_p = [[-1.0, 1.0], [1.0, 1.0], [1.0, 2.0], [1.0, 1.0], [1.0, -1.0]]
+    torch.testing.assert_close(q2[0], torch.tensor(expected_q, dtype=torch.float64))
+    torch.testing.assert_close(p2[0], torch.tensor(expected_p, dtype=torch.float64))
+
+
+def test_nri_clipping_and_walls_are_the_originals_and_can_be_switched_off(generator):
+    clipped, exact = get_system("nri-charged"), get_system("nri-charged", max_force=float("inf"))
+    q = torch.tensor([[[0.0, 0.0], [0.05, 0.0], [2.0, 0.0], [0.0, 2.0], [-2.0, -2.0]]], dtype=torch.float64)
+    params = {"charges": torch.tensor([[1.0, -1.0, 1.0, 1.0, -1.0]], dtype=torch.float64)}
+    assert exact.force(q, params).abs().max() > 100  # 1 / 0.05^2 = 400
+    assert clipped.force(q, params).abs().max() == 100  # each component to +-0.1 / dt, as the original
+    with torch.enable_grad():  # unclipped, the force is the potential's gradient
+        x = q.clone().requires_grad_(True)
+        (grad,) = torch.autograd.grad(exact.potential(x, params).sum(), x)
+    torch.testing.assert_close(exact.force(q, params), -grad)
+    q0, p0 = clipped.sample_state(clipped.sample_params(2, generator=generator), generator=generator)
+    with pytest.raises(ValueError, match="reflecting walls, which leapfrog does not handle"):
+        integrate(clipped, q0, p0, {"charges": torch.ones(2, 5, dtype=torch.float64)}, torch.arange(3.0),
+                  method=Leapfrog())  # fmt: skip
+
+
+def test_nri_springs_in_a_box_keep_their_energy_with_the_originals_steps(generator):
+    """Symplectic Euler with elastic walls: the energy error stays at the scheme's O(h) and does not drift."""
+    system = get_system("nri-springs", max_force=float("inf"))
+    params = system.sample_params(8, generator=generator)
+    q0, p0 = system.sample_state(params, generator=generator)
+    t = 0.1 * torch.arange(200, dtype=torch.float64)
+    q, p = integrate(system, q0, p0, params, t, method=get_integrator("symplectic-euler", substeps=100))
+    assert q.abs().max() <= system.box_size
+    energy = system.hamiltonian(q, p, params)
+    error = (energy - energy[:, :1]).abs() / energy[:, :1]
+    assert error.max() < 1e-2 and error[:, 100:].max() < 2 * error[:, 1:100].max() + 1e-12

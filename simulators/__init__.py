@@ -10,6 +10,7 @@ from ._registry import Registry
 from .integrators import (
     DOP853,
     RK4,
+    RK45,
     FixedStep,
     Integrator,
     Leapfrog,
@@ -36,6 +37,7 @@ from .systems import (
 __all__ = [
     "DOP853",
     "RK4",
+    "RK45",
     "ChargedSystem",
     "FixedStep",
     "GravitySystem",

@@ -1,4 +1,5 @@
-"""SciPy's adaptive 8th-order Runge-Kutta (DOP853), one trajectory at a time: the accuracy reference."""
+"""SciPy's adaptive Runge-Kutta pairs, one trajectory at a time: DOP853 (8th order), the accuracy reference,
+and RK45 (Dormand-Prince 5(4)), which some original dataset generators use."""
 
 from __future__ import annotations
 
@@ -13,15 +14,14 @@ from ._base import Integrator
 
 
 @dataclass(frozen=True)
-class DOP853(Integrator):
-    """SciPy's DOP853 (Dormand-Prince 8(5,3), adaptive), per trajectory on the CPU: slow, for tests and checks.
+class _SciPy(Integrator):
+    """``scipy.integrate.solve_ivp`` with ``method``, per trajectory on the CPU (the state ``[q, p]`` flattened).
 
     Arguments:
         rtol, atol: the error tolerances of its step-size control.
     """
 
-    name: ClassVar[str] = "dop853"
-    order: ClassVar[int] = 8
+    method: ClassVar[str]
     rtol: float = 1e-12
     atol: float = 1e-12
 
@@ -51,11 +51,38 @@ class DOP853(Integrator):
             if t_np.size == 1:
                 ys = y0[:, None]
             else:
-                sol = solve_ivp(fun, (t_np[0], t_np[-1]), y0, method="DOP853", t_eval=t_np, rtol=self.rtol, atol=self.atol)
+                sol = solve_ivp(fun, (t_np[0], t_np[-1]), y0, method=self.method, t_eval=t_np, rtol=self.rtol,
+                                atol=self.atol)  # fmt: skip
                 if not sol.success:
-                    raise RuntimeError(f"dop853 failed on trajectory {b}: {sol.message}")
+                    raise RuntimeError(f"{self.name} failed on trajectory {b}: {sol.message}")
                 ys = sol.y
             q_out[b] = ys[:size].T.reshape(t_np.size, *shape)
             p_out[b] = ys[size:].T.reshape(t_np.size, *shape)
         to = {"dtype": q0.dtype, "device": q0.device}
         return torch.from_numpy(q_out).to(**to), torch.from_numpy(p_out).to(**to)
+
+
+@dataclass(frozen=True)
+class DOP853(_SciPy):
+    """SciPy's DOP853 (Dormand-Prince 8(5,3), adaptive), per trajectory on the CPU: slow, for tests and checks.
+
+    Arguments:
+        rtol, atol: the error tolerances of its step-size control.
+    """
+
+    name: ClassVar[str] = "dop853"
+    order: ClassVar[int] = 8
+    method: ClassVar[str] = "DOP853"
+
+
+@dataclass(frozen=True)
+class RK45(_SciPy):
+    """SciPy's RK45 (Dormand-Prince 5(4), adaptive), per trajectory on the CPU: what HNN's orbit data used.
+
+    Arguments:
+        rtol, atol: the error tolerances of its step-size control.
+    """
+
+    name: ClassVar[str] = "rk45"
+    order: ClassVar[int] = 5
+    method: ClassVar[str] = "RK45"

@@ -7,12 +7,12 @@ import torch
 from .._registry import Registry
 from ..systems import HamiltonianSystem, Params
 from ._base import Integrator
-from ._dop853 import DOP853
+from ._dop853 import DOP853, RK45
 from ._runge_kutta import RK4
 from ._symplectic import Leapfrog, SymplecticEuler, Yoshida4
 
 INTEGRATORS: Registry[Integrator] = Registry("integrator")
-for _cls in (Leapfrog, Yoshida4, RK4, DOP853, SymplecticEuler):
+for _cls in (Leapfrog, Yoshida4, RK4, DOP853, RK45, SymplecticEuler):
     INTEGRATORS.register(_cls.name, _cls)
 
 

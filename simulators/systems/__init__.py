@@ -12,7 +12,9 @@ from pathlib import Path
 from .._registry import Registry
 from ._base import HamiltonianSystem, Params, broadcast_params
 from ._charged import ChargedSystem
+from ._gaussian_gravity import GaussianGravity
 from ._gravity import GravitySystem
+from ._hnn_orbits import HNNOrbits
 from ._loading import is_reference, resolve_reference
 from ._loading import load_system as _load_system
 from ._nri import NRICharged, NRISprings
@@ -20,7 +22,7 @@ from ._potential import PotentialSystem
 from ._springs import SpringSystem
 
 SYSTEMS: Registry[HamiltonianSystem] = Registry("system")
-for _cls in (SpringSystem, GravitySystem, ChargedSystem, NRISprings, NRICharged):
+for _cls in (SpringSystem, GravitySystem, ChargedSystem, NRISprings, NRICharged, GaussianGravity, HNNOrbits):
     SYSTEMS.register(_cls.name, _cls)
 
 
@@ -65,7 +67,9 @@ def get_system(name: str, **settings) -> HamiltonianSystem:
 
 __all__ = [
     "ChargedSystem",
+    "GaussianGravity",
     "GravitySystem",
+    "HNNOrbits",
     "HamiltonianSystem",
     "NRICharged",
     "NRISprings",

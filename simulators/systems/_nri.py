@@ -20,6 +20,7 @@ import numpy as np
 import torch
 
 from ._base import HamiltonianSystem, Params, broadcast_params
+from ._replay import replay_numpy_legacy
 
 WALLS = ("reflecting", "initial", "none")
 REPLAYS = ("none", "numpy-legacy")
@@ -97,21 +98,19 @@ class _NRISystem(HamiltonianSystem):
         original draws (and multiplies by zero) after integrating."""
         if self.replay == "none":
             return None
-        rs = np.random.RandomState(seed)
+
+        def draw(rs, stored):
+            param = self._legacy_params(rs)
+            loc = rs.randn(self.dim, self.n_bodies) * self.loc_std
+            vel = rs.randn(self.dim, self.n_bodies)
+            rs.randn(stored, self.dim, self.n_bodies)
+            rs.randn(stored, self.dim, self.n_bodies)
+            return {self.param_names[0]: param}, loc.T, vel.T
+
         out = {}
-        for (split, n), samples in zip(sizes.items(), self.original_samples, strict=True):
-            rows = []
-            for _ in range(n):
-                param = self._legacy_params(rs)
-                loc = rs.randn(self.dim, self.n_bodies) * self.loc_std
-                vel = rs.randn(self.dim, self.n_bodies)
-                rs.randn(samples, self.dim, self.n_bodies)
-                rs.randn(samples, self.dim, self.n_bodies)
-                rows.append((param, loc.T, vel.T))
-            params = {self.param_names[0]: torch.from_numpy(np.stack([r[0] for r in rows])).to(device)}
-            loc, vel = (torch.from_numpy(np.stack([r[i] for r in rows])) for i in (1, 2))
+        for split, (params, loc, vel) in replay_numpy_legacy(seed, sizes, self.original_samples, draw).items():
             q, p = self._start(loc, vel)
-            out[split] = (params, q.to(device), p.to(device))
+            out[split] = ({k: v.to(device) for k, v in params.items()}, q.to(device), p.to(device))
         return out
 
 

@@ -35,8 +35,8 @@ class InverseDistanceSystem(HamiltonianSystem):
         self.mass_range = (float(mass_range[0]), float(mass_range[1]))
         self.radius = float(radius)
         self.min_separation = float(min_separation)
-        if self.softening <= 0:
-            raise ValueError(f"softening must be positive, got {softening}")
+        if self.softening < 0:
+            raise ValueError(f"softening must be non-negative (0: unsoftened), got {softening}")
         if not 0 < self.mass_range[0] <= self.mass_range[1]:
             raise ValueError(f"mass_range must satisfy 0 < low <= high, got {mass_range}")
         if self.radius <= 0 or self.min_separation < 0:

@@ -151,8 +151,8 @@ def test_bad_arguments_raise_clear_errors():
         get_system("fluid")
     with pytest.raises(ValueError, match="dim must be 2 or 3"):
         SpringSystem(4, 5)
-    with pytest.raises(ValueError, match="softening must be positive"):
-        GravitySystem(3, 2, softening=0)
+    with pytest.raises(ValueError, match="softening must be non-negative"):
+        GravitySystem(3, 2, softening=-0.1)
     system = SpringSystem(6, 2)
     q, p, params = _sample(system, batch=2)
     with pytest.raises(ValueError, match=r"q must have shape \(batch, \[time,\] 6, 2\), got \(2, 5, 2\)"):

@@ -68,8 +68,9 @@ class LieTransformer(EnergyModel):
         num_layers: attention blocks (default 5).
         num_heads: heads (default 8).
         kernel_dim: width of the location-kernel MLPs (default 16).
-        lift_samples: elements per body (1 for T(d); the C_n grid size for SE(2)/SO(3); SE(3)
-            uses its finite group's order and ignores this).
+        lift_samples: elements per body: the C_n grid size for SE(2) and SO(3); T(d), SO(2) and the
+            trivial group lift to 1 and SE(3) to its finite group's order (12, 24 or 60), so for them
+            leave it out (None) or give that number: another value is an error, not silently replaced.
         logits: ``sum`` | ``product`` | ``mlp``; normalisation: ``softmax`` | ``dot_product``.
         attention: which tokens attend to which (:mod:`hamilton_lie.nn`): ``Full()`` (all tokens),
             ``KNN(neighbours=32)`` (the tokens of the nearest bodies, the body itself included; memory
@@ -127,7 +128,7 @@ class LieTransformer(EnergyModel):
         num_layers: int = 5,
         num_heads: int = 8,
         kernel_dim: int = 16,
-        lift_samples: int = 1,
+        lift_samples: int | None = None,
         logits: str = "sum",
         normalisation: str = "dot_product",
         attention: Full | KNN | Linformer | LowRank | str | dict = Full(),
@@ -141,10 +142,15 @@ class LieTransformer(EnergyModel):
     ):
         super().__init__(group.dim, scalar_features, energy)
         attention = attention_kind(attention)
-        if lift_samples < 1:
-            raise ValueError(f"lift_samples must be positive, got {lift_samples}")
+        if lift_samples is not None and (isinstance(lift_samples, bool) or not isinstance(lift_samples, int)
+                                         or lift_samples < 1):  # fmt: skip
+            raise ValueError(f"lift_samples must be a positive integer, got {lift_samples!r}")
+        lifted = group.lift_size(1 if lift_samples is None else lift_samples)
+        if lift_samples is not None and lifted != lift_samples:
+            raise ValueError(f"{group!r} lifts each body to {lifted} element{'s' * (lifted != 1)}, so lift_samples = "
+                             f"{lift_samples} would be ignored: leave it out or set it to {lifted}")  # fmt: skip
         self.group = group
-        self.lift_samples = lift_samples
+        self.lift_samples = lifted
         self.attention = attention
         self.output_scale = float(output_scale)
         self.pair_distance = bool(pair_distance)

@@ -39,7 +39,9 @@ def model_arguments(name: str) -> set[str]:
 def get_model(name: str, **config) -> nn.Module:
     """Build the model registered as ``name`` from keyword ``config``.
 
-    ``lietransformer`` takes ``group`` as a name (``T2``, ``SE2``, ...) or a group object, and
+    ``lietransformer`` takes ``group`` as a name (``T2``, ``SE2``, ...), a table with the name and the group's
+    options (``{"name": "SE3", "finite": "icosahedral"}``, as TOML's ``group = {name = "SE3", finite =
+    "icosahedral"}``) or a group object, and
     ``attention`` as a kind, a name or a ``{"kind": ...}`` table; the rest are :class:`LieTransformer`'s
     arguments. ``mlp`` takes :class:`MLPHamiltonian`'s, ``gaattention`` :class:`GAAttention`'s.
     """
@@ -53,7 +55,23 @@ def _lie_transformer(group="T2", attention="full", **config) -> LieTransformer:
             raise ValueError(f"{sorted(flat)} belong in the attention table, e.g. attention = {{kind = \"knn\", neighbours = 32}}")
         accepted = {f.name for f in dataclasses.fields(ATTENTION_KINDS[attention])}
         attention = {"kind": attention, **{k: v for k, v in flat.items() if k in accepted}}
-    return LieTransformer(get_group(group) if isinstance(group, str) else group, attention=attention, **config)
+    return LieTransformer(_group(group), attention=attention, **config)
+
+
+def _group(group):
+    """A group from its name, a ``{"name": ..., **options}`` table, or itself."""
+    if isinstance(group, str):
+        return get_group(group)
+    if isinstance(group, dict):
+        options = dict(group)
+        if "name" not in options:
+            raise ValueError(f"a group table needs a name, e.g. {{name = \"SE3\", finite = \"icosahedral\"}}; got {group}")
+        name = options.pop("name")
+        try:
+            return get_group(name, **options)
+        except TypeError as e:
+            raise ValueError(f"group {name!r} does not take these options: {sorted(options)} ({e})") from None
+    return group
 
 register_model("lietransformer", _lie_transformer)
 register_model("mlp", MLPHamiltonian)

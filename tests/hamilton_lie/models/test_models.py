@@ -29,8 +29,8 @@ def _exact_rotations(group, samples):
 
 
 # id -> (group registry name, options, lift samples): every registered group, and more lift grids
-MODELS = {name: (name, {}, 4 if name in ("SE2", "SO3") else 1) for name in ALL_GROUPS}
-MODELS |= {"SE2-C6": ("SE2", {}, 6), "SE3-tetrahedral": ("SE3", {"finite": "tetrahedral"}, 1)}
+MODELS = {name: (name, {}, 4 if name in ("SE2", "SO3") else 24 if name == "SE3" else 1) for name in ALL_GROUPS}
+MODELS |= {"SE2-C6": ("SE2", {}, 6), "SE3-tetrahedral": ("SE3", {"finite": "tetrahedral"}, 12)}
 
 
 def _model(name, attention=Full(), energy="full", dtype=torch.float64, **overrides):
@@ -411,3 +411,30 @@ def test_pair_range_saturates_displacements_and_distances():
         _model("SE2", pair_range=r)
     with pytest.raises(ValueError, match="positive"):
         _model("T2", pair_range=0.0)
+
+
+@pytest.mark.parametrize(
+    "group, samples, lifted",
+    [(T(2), 2, 1), (SO2(), 4, 1), (get_group("SE3", finite="tetrahedral"), 4, 12), (get_group("SE3"), 12, 24)],
+)
+def test_a_lift_size_the_group_would_replace_is_an_error(group, samples, lifted):
+    with pytest.raises(ValueError, match=rf"lifts each body to {lifted} element.*lift_samples = {samples} would be ignored"):
+        LieTransformer(group, ("masses",), lift_samples=samples)
+    assert LieTransformer(group, ("masses",)).lift_samples == lifted  # left out: the group's own
+    assert LieTransformer(group, ("masses",), lift_samples=lifted).lift_samples == lifted
+
+
+def test_the_finite_subgroup_of_se3_is_chosen_from_a_config(tmp_path):
+    from hamilton_lie.training import parse_config
+
+    raw = {"data": {"path": "x.h5", "chunk_len": 5},
+           "model": {"name": "lietransformer", "group": {"name": "SE3", "finite": "icosahedral"},
+                     "scalar_features": ["masses"], "dim_hidden": 8, "num_layers": 1, "num_heads": 2},
+           "train": {"epochs": 1, "out": str(tmp_path / "run")}}  # fmt: skip
+    config = parse_config(raw)
+    model = get_model(config.model.name, **config.model.options)
+    assert model.group.finite_name == "icosahedral" and model.lift_samples == 60
+    with pytest.raises(ValueError, match="needs a name"):
+        get_model("lietransformer", group={"finite": "icosahedral"})
+    with pytest.raises(ValueError, match="does not take these options"):
+        get_model("lietransformer", group={"name": "T3", "finite": "icosahedral"})

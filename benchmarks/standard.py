@@ -3,11 +3,11 @@ for the same count, and how far the originals' scheme (symplectic Euler with 0.0
 is from the physics, measured against DOP853 at 1e-12 with exact wall reflections.
 
 The originals are not part of the toolkit: give their checkouts (ethanfetaya/NRI, vgsatorras/egnn,
-RobDHess/Steerable-E3-GNN).
+RobDHess/Steerable-E3-GNN, greydanus/hamiltonian-nn).
 
 Usage:
-    python benchmarks/standard.py --nri NRI --egnn EGNN --segnn SEGNN     # full sizes (about 30 minutes)
-    python benchmarks/standard.py --nri ... --egnn ... --segnn ... --quick  # small sizes
+    python benchmarks/standard.py --nri NRI --egnn EGNN --segnn SEGNN --hnn HNN   # full sizes (about an hour)
+    python benchmarks/standard.py --nri ... --egnn ... --segnn ... --hnn ... --quick   # small sizes
 
 The originals integrate one trajectory at a time, so their time for a whole dataset is their measured time
 per trajectory (``--original-trajectories`` of them, per split length) times the count. The 100-body
@@ -23,6 +23,7 @@ import re
 import sys
 import tempfile
 import time
+import types
 from pathlib import Path
 
 import numpy as np
@@ -46,9 +47,12 @@ ORIGINALS = {
     "segnn-gravity": ("segnn", "nbody/dataset/synthetic_sim.py", "GravitySim",
                       {"noise_var": 0.0, "n_balls": 100}, (5000, 5000, 5000)),
 }  # fmt: skip
+# HNN's generators make a whole dataset in one call: recipe -> (its data.py, make_orbits_dataset's options)
+HNN = {"hnn-two-body": ("experiment-2body/data.py", {}), "hnn-three-body": ("experiment-3body/data.py", {})}
 # share of a recipe generated here at full size (the time is scaled up by its inverse): 100 bodies take hours
 FRACTION = {"segnn-gravity": 0.02}
 CHECKED = {"segnn-gravity": 4}  # trajectories checked against the reference (16 for the others)
+LIMIT_S = {"segnn-gravity": 300.0}  # seconds a reference may take (30 for the others): 100 bodies at 1e-12
 
 
 def _module(path: Path):
@@ -67,6 +71,8 @@ def _scaled(name: str, fraction: float):
 
 def original_time(name: str, repos: dict, trajectories: int, recipe) -> dict:
     """Seconds per trajectory of the original's ``sample_trajectory`` for each split length, and for the recipe's count."""
+    if name in HNN:
+        return _hnn_time(repos["hnn"] / HNN[name][0], trajectories, recipe)
     repo, path, cls, options, lengths = ORIGINALS[name]
     sim = getattr(_module(repos[repo] / path), cls)(**options)
     np.random.seed(recipe.seed)
@@ -78,6 +84,20 @@ def original_time(name: str, repos: dict, trajectories: int, recipe) -> dict:
         per_split.append((time.perf_counter() - start) / trajectories)
     total = sum(s * n for s, (_, n) in zip(per_split, recipe.splits.items(), strict=True))
     return {"seconds_per_trajectory": per_split, "seconds": total}
+
+
+def _hnn_time(path: Path, trajectories: int, recipe) -> dict:
+    """HNN's ``make_orbits_dataset`` for ``trajectories`` orbits (it also computes each state's derivative and
+    energy, as part of making its data), per orbit and for the recipe's count."""
+    sys.modules.setdefault("imageio", types.ModuleType("imageio"))  # the original imports it for GIFs only
+    sys.path.insert(0, str(path.parent.parent))
+    module = _module(path)
+    np.random.seed(recipe.seed)
+    start = time.perf_counter()
+    module.make_orbits_dataset(trials=trajectories)
+    per = (time.perf_counter() - start) / trajectories
+    count = sum(n for _, n in recipe.splits.items())
+    return {"seconds_per_trajectory": [per], "seconds": per * count}
 
 
 def _walled_reference(system, q0, p0, params, t, rtol, limit_s):
@@ -148,7 +168,7 @@ def accuracy(name: str, n: int, limit_s: float = 30.0) -> dict:
             unresolved += 1
             continue
         errors.append(np.abs(q[b].numpy() - ref).max((1, 2)))
-    errors = np.stack(errors)  # (resolved, time)
+    errors = np.stack(errors) if errors else np.full((1, t.numel()), np.nan)  # (resolved, time)
     return {
         "trajectories": n,
         "reference_unresolved": unresolved,
@@ -166,12 +186,13 @@ def main() -> None:
     parser.add_argument("--nri", type=Path, required=True, help="a checkout of ethanfetaya/NRI")
     parser.add_argument("--egnn", type=Path, required=True, help="a checkout of vgsatorras/egnn")
     parser.add_argument("--segnn", type=Path, required=True, help="a checkout of RobDHess/Steerable-E3-GNN")
+    parser.add_argument("--hnn", type=Path, required=True, help="a checkout of greydanus/hamiltonian-nn")
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs")
     parser.add_argument("--original-trajectories", type=int, default=20, help="original trajectories timed per split")
-    parser.add_argument("--recipes", nargs="+", default=list(ORIGINALS), choices=list(ORIGINALS))
+    parser.add_argument("--recipes", nargs="+", default=[*ORIGINALS, *HNN], choices=[*ORIGINALS, *HNN])
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "standard.json")
     args = parser.parse_args()
-    repos = {"nri": args.nri, "egnn": args.egnn, "segnn": args.segnn}
+    repos = {"nri": args.nri, "egnn": args.egnn, "segnn": args.segnn, "hnn": args.hnn}
     rows = []
     for name in args.recipes:
         fraction = 0.001 if args.quick else FRACTION.get(name, 1.0)
@@ -186,7 +207,8 @@ def main() -> None:
         rows.append({"recipe": name, "trajectories": count, "generated_here": ours.n_trajectories, "seconds": seconds,
                      "original_seconds_estimated": original["seconds"],
                      "original_seconds_per_trajectory": original["seconds_per_trajectory"],
-                     "speedup": original["seconds"] / seconds, "accuracy": accuracy(name, checked)})  # fmt: skip
+                     "speedup": original["seconds"] / seconds,
+                     "accuracy": accuracy(name, checked, LIMIT_S.get(name, 30.0))})  # fmt: skip
     print(f"\nGenerating the standard datasets ({torch.get_num_threads()} threads) against the originals' scripts")
     print(markdown_table([{
         "recipe": r["recipe"], "trajectories": r["trajectories"],
@@ -195,8 +217,8 @@ def main() -> None:
         "original (s, estimated)": f"{r['original_seconds_estimated']:.0f}", "speed-up": f"{r['speedup']:.0f}x",
         "original s/trajectory": " / ".join(f"{s:.3f}" for s in r["original_seconds_per_trajectory"]),
     } for r in rows]))  # fmt: skip
-    print("\nThe originals' scheme against DOP853 at 1e-12 with exact wall reflections, no clipping (positions; the same"
-          " initial states; a reference not done in 30 s is left out)")
+    print("\nThe originals' integration against DOP853 at 1e-12 with exact wall reflections, no clipping (positions; the"
+          " same initial states; a reference not done in 30 s is left out)")
     print(markdown_table([{
         "recipe": r["recipe"],
         "trajectories (reference unresolved)": f"{r['accuracy']['trajectories']} ({r['accuracy']['reference_unresolved']})",

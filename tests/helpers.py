@@ -1,5 +1,7 @@
 """Shared lists that the tests parametrise over, and shared checks."""
 
+from pathlib import Path
+
 import torch
 from torch import nn
 
@@ -62,7 +64,7 @@ def _system_factories() -> dict:
 
 ALL_SYSTEMS = _system_factories()
 
-DATASET_RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
+DATASET_RECIPES = tuple(sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "datasets").glob("*.toml")))
 ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")
 
 ALL_GROUPS = tuple(list_groups())

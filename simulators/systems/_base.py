@@ -127,7 +127,9 @@ class HamiltonianSystem:
         return q, p
 
     def velocity(self, p: torch.Tensor, params: Params) -> torch.Tensor:
-        """dH/dp = p / m, same shape as ``p``."""
+        """dH/dp = p / m, same shape as ``p`` (``p`` itself for unit masses)."""
+        if "masses" not in params:
+            return p
         return p / self.masses(params, p).unsqueeze(-1)
 
     def kinetic(self, p: torch.Tensor, params: Params) -> torch.Tensor:

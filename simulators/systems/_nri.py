@@ -65,10 +65,21 @@ class _NRISystem(HamiltonianSystem):
 
     def reflect(self, q, p):
         box = self.box_size
+        if not bool((q.abs() > box).any()):  # most steps: nobody at a wall
+            return q, p
         over, under = q > box, q < -box
         q = torch.where(over, 2 * box - q, torch.where(under, -2 * box - q, q))
         p = torch.where(over, -p.abs(), torch.where(under, p.abs(), p))
         return q, p
+
+    @staticmethod
+    def _pair_sum(w: torch.Tensor, q: torch.Tensor) -> torch.Tensor:
+        """sum_j w_ij (q_i - q_j) axis by axis, as the originals compute it: ``(..., N, N), (..., N, d) -> (..., N, d)``.
+
+        Reducing each axis over a contiguous last dimension is several times faster than reducing a
+        ``(..., N, N, d)`` difference tensor over its middle dimension."""
+        axes = [(w * (q[..., a].unsqueeze(-1) - q[..., a].unsqueeze(-2))).sum(-1) for a in range(q.shape[-1])]
+        return torch.stack(axes, dim=-1)
 
     def _clip(self, f: torch.Tensor) -> torch.Tensor:
         return f if self.max_force == float("inf") else f.clamp(-self.max_force, self.max_force)
@@ -160,9 +171,7 @@ class NRISprings(_NRISystem):
         return 0.25 * self.strength * (e * r2).sum((-1, -2))  # each pair counted twice
 
     def force(self, q, params):
-        e = broadcast_params(params, q)["edges"]
-        diff = q.unsqueeze(-2) - q.unsqueeze(-3)  # q_i - q_j
-        return self._clip(-self.strength * (e.unsqueeze(-1) * diff).sum(-2))
+        return self._clip(self._pair_sum(-self.strength * broadcast_params(params, q)["edges"], q))
 
 
 class NRICharged(_NRISystem):
@@ -190,20 +199,23 @@ class NRICharged(_NRISystem):
     def _legacy_params(self, rs):
         return rs.choice(np.array(self._kinds), size=(self.n_bodies, 1), p=self.probabilities)[:, 0]
 
-    def _pairs(self, q: torch.Tensor, params: Params):
+    def _inverse_cubes(self, q: torch.Tensor, params: Params):
+        """c_i c_j and |q_i - q_j|^2 as the originals compute it, |q_i|^2 + |q_j|^2 - 2 q_i.q_j (round-off for
+        round-off), with a zero diagonal in the first and a diagonal of 1 in the second: ``(..., N, N)`` each."""
         c = broadcast_params(params, q)["charges"]
-        diff = q.unsqueeze(-2) - q.unsqueeze(-3)
-        eye = torch.eye(self.n_bodies, dtype=q.dtype, device=q.device)
-        # |q_i|^2 + |q_j|^2 - 2 q_i.q_j as the originals compute it (round-off for round-off); +eye: a finite
-        # diagonal, zeroed by (1 - eye) below
-        norm = q.pow(2).sum(-1)
-        r = (norm.unsqueeze(-1) + norm.unsqueeze(-2) - 2 * q @ q.transpose(-1, -2) + eye).sqrt()
-        return diff, c.unsqueeze(-1) * c.unsqueeze(-2) * (1 - eye), r
+        norm = (q * q).sum(-1)
+        # q_i.q_j summed axis by axis: for these tiny matrices faster than a batched matmul
+        dot = sum(q[..., a].unsqueeze(-1) * q[..., a].unsqueeze(-2) for a in range(q.shape[-1]))
+        r2 = norm.unsqueeze(-1) + norm.unsqueeze(-2) - 2 * dot
+        r2.diagonal(dim1=-2, dim2=-1).fill_(1.0)
+        cc = c.unsqueeze(-1) * c.unsqueeze(-2)
+        cc.diagonal(dim1=-2, dim2=-1).fill_(0.0)
+        return cc, r2
 
     def potential(self, q, params):
-        _, cc, r = self._pairs(q, params)
-        return 0.5 * self.strength * (cc / r).sum((-1, -2))
+        cc, r2 = self._inverse_cubes(q, params)
+        return 0.5 * self.strength * (cc / r2.sqrt()).sum((-1, -2))
 
     def force(self, q, params):
-        diff, cc, r = self._pairs(q, params)
-        return self._clip(self.strength * ((cc / r.pow(2) ** 1.5).unsqueeze(-1) * diff).sum(-2))
+        cc, r2 = self._inverse_cubes(q, params)
+        return self._clip(self._pair_sum(self.strength * cc / r2.pow(1.5), q))

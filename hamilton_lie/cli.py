@@ -98,7 +98,8 @@ def _info(path: Path) -> None:
     a = info.attrs
     rows = [
         ("file", f"{info.path} ({info.size_bytes / 2**20:.2f} MiB, checksums and values verified)"),
-        ("schema", f"v{a['schema_version']}, written by hamilton-lie {a['hamilton_lie_version']} at {a['created']}"),
+        ("schema", f"v{a['schema_version']}.{a.get('schema_minor', 0)}, written by hamilton-lie "
+                   f"{a['hamilton_lie_version']} at {a['created']}"),
         ("system", f"{a['system']}: {a['n_bodies']} bodies in {a['dim']}D" + _user_system(info)),
         ("settings", json.dumps(info.system_settings)),
         ("time", f"{a['n_steps']} samples, dt = {a['dt']:.6g} (t in [0, {(a['n_steps'] - 1) * a['dt']:.6g}])"),

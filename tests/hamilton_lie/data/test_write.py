@@ -137,3 +137,22 @@ def test_import_names_the_missing_file(tmp_path):
     with pytest.raises(DatasetError, match="vel_valid_springs5.npy: no such file"):
         import_dataset("nri", tmp_path, "_springs5", tmp_path / "x.h5", dt=0.1)
     assert not (tmp_path / "x.h5").exists()
+
+
+def test_a_user_system_named_by_reference_is_recorded_with_its_source(root, tmp_path):
+    from simulators import load_system
+
+    reference = str(root / "examples" / "lennard_jones.py") + ":LennardJones"
+    system = load_system(reference)(n_bodies=4, dim=2)
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(10, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = 0.05 * torch.arange(8, dtype=torch.float64)
+    q, p = integrate(system, q0, p0, params, t, method=Yoshida4(substeps=40))
+    out = write_dataset(tmp_path / "lj.h5", t, q, p, params, system=reference, splits=SPLITS,
+                        settings={"epsilon": 1.0, "sigma": 1.0, "radius": 2.5, "speed": 0.3})  # fmt: skip
+    info = check_dataset(out)
+    assert info.attrs["system"] == "lennard-jones" and info.attrs["system_source"] == reference
+    assert info.system_known and 0 < info.attrs["max_rel_energy_error"] < 1e-5
+    torch.testing.assert_close(load_split(out, "val")["energy"], system.hamiltonian(q[6:8], p[6:8], {
+        k: v[6:8] for k, v in params.items()}))  # fmt: skip

@@ -119,3 +119,22 @@ def test_named_recipe_and_exit_code_in_a_real_process(tmp_path, root):
     )
     assert bad.returncode == 2
     assert bad.stderr.strip() == f"hamilton-lie: error: {tmp_path / 'missing.h5'}: no such file"
+
+
+def test_import_an_nri_set_then_refuse_bad_input(tmp_path, capsys):
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    for split, n in (("train", 4), ("valid", 2), ("test", 2)):
+        np.save(tmp_path / f"loc_{split}_springs5.npy", rng.normal(size=(n, 6, 2, 5)))
+        np.save(tmp_path / f"vel_{split}_springs5.npy", rng.normal(size=(n, 6, 2, 5)))
+        np.save(tmp_path / f"edges_{split}_springs5.npy", rng.choice([0.0, 1.0], size=(n, 5, 5)))
+    code, out, _ = _run(capsys, "import", "nri", tmp_path, "--suffix", "_springs5", "--dt", "0.1", "--out",
+                        tmp_path / "nri.h5")  # fmt: skip
+    assert code == 0 and "nri-springs: 5 bodies in 2D" in out and "assumed: unit masses" in out
+    code, _, err = _run(capsys, "import", "nri", tmp_path, "--suffix", "_springs5", "--dt", "-1", "--out", tmp_path / "x.h5")
+    _assert_clean_error(code, err, "--dt must be positive")
+    code, _, err = _run(capsys, "import", "nri", tmp_path, "--suffix", "_charged5", "--dt", "0.1", "--out", tmp_path / "x.h5")
+    _assert_clean_error(code, err, "loc_train_charged5.npy: no such file")
+    code, _, err = _run(capsys, "--load-system", "nowhere.py:X", "info", tmp_path / "nri.h5")
+    _assert_clean_error(code, err, "--load-system", "no such file")

@@ -202,7 +202,7 @@ def _cli(capsys, *argv):
     "extra, fragment",
     [
         (["--set", "train.colour=1"], "unknown key 'train.colour'"),
-        (["--set", "model.group=SE3"], "the model acts in 3D but the dataset is 2D"),
+        (["--set", "model.group=SE3", "--set", "model.lift_samples=24"], "the model acts in 3D but the dataset is 2D"),
         (["--set", "model.scalar_features=['masses','charges']"], "reads params ['charges']"),
         (["--set", "model.depth=3"], "does not take"),
     ],

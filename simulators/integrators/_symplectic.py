@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import ClassVar
 
-import torch
-
 from ._base import FixedStep
 
 # Yoshida (1990): the symmetric triple jump w1, w0, w1 of a 2nd-order step is 4th order
@@ -79,17 +77,7 @@ class SymplecticEuler(FixedStep):
             f = None  # the force at the reflected q is computed at the next kick
         return q, p, None
 
-    def integrate(self, system, q0, p0, params, t):
-        if not system.walls:
-            return super().integrate(system, q0, p0, params, t)
+    def _interval(self, system, q, p, interval, velocity, force, f=None):
         # the walls act inside each step, so the steps see the system, not only its forces
-        q_out = q0.new_empty((q0.shape[0], t.numel(), *q0.shape[1:]))
-        p_out = torch.empty_like(q_out)
-        q_out[:, 0], p_out[:, 0] = q0, p0
-        q, p = q0, p0
-        for k in range(1, t.numel()):
-            h = (t[k] - t[k - 1]) / self.substeps
-            q, p, _ = self.steps(q, p, h, self.substeps, lambda x: system.velocity(x, params),
-                                 lambda x: system.force(x, params), reflect=system.reflect)  # fmt: skip
-            q_out[:, k], p_out[:, k] = q, p
-        return q_out, p_out
+        reflect = system.reflect if system.walls else None
+        return self.steps(q, p, interval / self.substeps, self.substeps, velocity, force, f, reflect)

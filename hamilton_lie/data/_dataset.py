@@ -12,7 +12,7 @@ from torch.utils.data import Dataset
 
 from .._errors import DatasetError
 from .._seeds import epoch_seed
-from ._schema import SPLITS, check_structure, open_file, read_array
+from ._schema import SPLITS, check_structure, open_file, read_array, with_unit_masses
 
 if TYPE_CHECKING:
     import h5py
@@ -131,9 +131,9 @@ class TrajectoryDataset(Dataset):
             if not torch.isfinite(v).all():
                 raise DatasetError(f"{self.path}: /{self.split}/{k} of trajectory {traj} contains NaN or inf")
             item[k] = v.to(self.dtype)
-        item["params"] = {
+        item["params"] = with_unit_masses({
             k: torch.from_numpy(read_array(self.path, g["params"][k], np.s_[traj])).to(self.dtype) for k in self.param_names
-        }
+        }, item["q"].shape[1:2], self.dtype)  # fmt: skip
         item["trajectory"] = traj
         item["start"] = start
         return item

@@ -38,8 +38,9 @@ def import_dataset(
         suffix: the file names' suffix, e.g. ``_springs5`` (NRI) or ``_charged5_initvel1small`` (EGNN).
         out: the file to write.
         dt: the time between stored samples (both originals: 0.001 x their ``--sample-freq``, 0.1 by default).
-        system: the system to record; default ``nri-springs``, ``nri-charged`` or ``egnn-charged`` from the
-            format and the suffix. A system not registered in this process is recorded by name, without energies.
+        system: the system to record; default ``nri-springs`` or ``nri-charged`` from the suffix (EGNN's sets
+            as ``nri-charged`` with walls only at the start, as its generator has them). A system not
+            registered in this process is recorded by name, without energies.
         force: overwrite ``out``.
 
     Returns:
@@ -52,12 +53,16 @@ def import_dataset(
         raise DatasetError(f"unknown format {fmt!r}; expected one of {list(FORMATS)}")
     folder = Path(folder)
     physics = "springs" if "springs" in suffix else "charged" if "charged" in suffix else None
+    assumptions = ["unit masses (the originals' velocities are the momenta)"]
+    settings = {}
     if system is None:
         if physics is None:
             raise DatasetError(f"cannot tell springs from charges by the suffix {suffix!r}; give the system")
-        system = f"{fmt}-{physics}"
+        system = f"nri-{physics}"
+        if fmt == "egnn" and physics == "charged":
+            settings["walls"] = "initial"
+            assumptions.append("walls only at the start (EGNN's generator); its other settings NRI's defaults")
     splits = {split: _read_split(folder, fmt, name, suffix) for split, name in _SPLIT_FILES.items()}
-    assumptions = ["unit masses (the originals' velocities are the momenta)"]
     n_steps = min(s["q"].shape[1] for s in splits.values())
     if any(s["q"].shape[1] != n_steps for s in splits.values()):
         lengths = {k: s["q"].shape[1] for k, s in splits.items()}
@@ -73,11 +78,10 @@ def import_dataset(
             params[name] = np.concatenate([s[name] for s in splits.values()])
     q = np.concatenate([s["q"][:, :n_steps] for s in splits.values()])
     p = np.concatenate([s["p"][:, :n_steps] for s in splits.values()])
-    params["masses"] = np.ones(q.shape[:1] + q.shape[2:3])
     sizes = {split: s["q"].shape[0] for split, s in splits.items()}
     provenance = Provenance(source=str(folder.resolve() / f"*{suffix}.npy"), format=fmt, assumptions=tuple(assumptions))
     return write_dataset(out, dt * np.arange(n_steps), q, p, params, system=system, splits=sizes,
-                         provenance=provenance, force=force)  # fmt: skip
+                         settings=settings, provenance=provenance, force=force)  # fmt: skip
 
 
 def _read_split(folder: Path, fmt: str, split: str, suffix: str) -> dict:

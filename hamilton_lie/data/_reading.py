@@ -12,7 +12,7 @@ import torch
 from simulators import HamiltonianSystem, get_system, list_systems
 
 from .._errors import DatasetError
-from ._schema import SPLITS, check_structure, has_energy, open_file, read_array
+from ._schema import SPLITS, check_structure, has_energy, open_file, read_array, with_unit_masses
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64)
 
     Returns:
         dict with ``t (T,)``, ``q, p (n, T, N, d)``, ``energy (n, T)`` (None when the file has no
-        energies: data of an unknown Hamiltonian) and ``params`` (name -> ``(n, N)`` or ``(n, N, N)``),
-        as tensors of ``dtype``.
+        energies: data of an unknown Hamiltonian) and ``params`` (name -> ``(n, N)`` or ``(n, N, N)``;
+        unit ``masses`` when the file has none), as tensors of ``dtype``.
     """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
@@ -104,6 +104,7 @@ def load_split(path: str | Path, split: str, dtype: torch.dtype = torch.float64)
         keys = ("t", "q", "p", "energy") if has_energy(f) else ("t", "q", "p")
         out = {k: torch.from_numpy(read_array(path, g[k])).to(dtype) for k in keys}
         out["params"] = {k: torch.from_numpy(read_array(path, v)).to(dtype) for k, v in g.get("params", {}).items()}
+    out["params"] = with_unit_masses(out["params"], out["q"].shape[:1] + out["q"].shape[2:3], dtype)
     out.setdefault("energy", None)
     arrays = {k: out[k] for k in ("q", "p", "energy") if out[k] is not None}
     arrays.update({f"params/{k}": v for k, v in out["params"].items()})

@@ -31,6 +31,10 @@ not floating-point, a time grid that is not k * dt, a failed checksum, NaN or in
 
 A system that is not registered in this process (a user-defined one that has not been loaded) still reads:
 its parameters are whatever ``params/`` holds, and only its exact Hamiltonian is unavailable.
+
+A file without ``params/masses`` (a system with no ``masses`` parameter, such as the NRI family) has unit
+masses: the readers, ``load_split`` and ``TrajectoryDataset``, supply them, so every model's kinetic
+term sees the same ``params["masses"]``.
 """
 
 from __future__ import annotations
@@ -40,6 +44,7 @@ import math
 from pathlib import Path
 
 import numpy as np
+import torch
 
 from simulators import list_systems, system_class
 
@@ -138,6 +143,13 @@ def check_structure(path: Path, f) -> dict:
                 raise DatasetError(f"{path}: /{split}/{name} holds {g[name].dtype}, not floating-point numbers")
         _check_times(path, split, read_array(path, g["t"]), dt)
     return attrs
+
+
+def with_unit_masses(params: dict, shape: tuple[int, ...], dtype: torch.dtype) -> dict:
+    """``params`` with ``masses`` of ones of ``shape`` (``(n, N)`` or ``(N,)``) when the file stores none."""
+    if "masses" not in params:
+        params = {**params, "masses": torch.ones(shape, dtype=dtype)}
+    return params
 
 
 def has_energy(f) -> bool:

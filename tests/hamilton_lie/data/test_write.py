@@ -113,14 +113,20 @@ def test_an_original_set_imports_and_reads_back_equal(tmp_path, fmt, suffix, dim
     original = _save_original(tmp_path, fmt, suffix, np.random.default_rng(1), dim=dim)
     out = import_dataset(fmt, tmp_path, suffix, tmp_path / "imported.h5", dt=0.1)
     info = check_dataset(out)
-    assert info.attrs["system"] == f"{fmt}-{'springs' if 'springs' in suffix else 'charged'}"
+    assert info.attrs["system"] == f"nri-{'springs' if 'springs' in suffix else 'charged'}"
+    assert info.attrs["max_rel_energy_error"] >= 0  # a known H: energies computed
+    assert info.system_settings["walls"] == ("initial" if fmt == "egnn" else "reflecting")
     assumptions = json.loads(info.attrs["source"])["assumptions"]
     assert any("unit masses" in a for a in assumptions) and any("cut to its first 9" in a for a in assumptions)
     for split, name in (("train", "train"), ("val", "valid"), ("test", "test")):
         data, raw = load_split(out, split), original[name]
         np.testing.assert_array_equal(data["q"].numpy(), raw["loc"][:, :9].transpose(0, 1, 3, 2))
         np.testing.assert_array_equal(data["p"].numpy(), raw["vel"][:, :9].transpose(0, 1, 3, 2))
-        np.testing.assert_array_equal(data["params"]["masses"].numpy(), 1.0)
+        np.testing.assert_array_equal(data["params"]["masses"].numpy(), 1.0)  # supplied by the reader
+        with h5py.File(out) as f:
+            assert "masses" not in f[split]["params"]
+        window = TrajectoryDataset(out, split, chunk_len=3)[0]
+        np.testing.assert_array_equal(window["params"]["masses"].numpy(), np.ones(5))
         if "springs" in suffix:
             np.testing.assert_array_equal(data["params"]["edges"].numpy(), raw["edges"])
         else:  # the charges' products are the original's edges, off the diagonal

@@ -12,13 +12,15 @@ Usage:
 The originals integrate one trajectory at a time, so their time for a whole dataset is their measured time
 per trajectory (``--original-trajectories`` of them, per split length) times the count. The 100-body
 recipe is generated here at 2% of its size and its time scaled to the whole. Prints tables and
-writes benchmarks/results/standard.json.
+writes benchmarks/results/standard.json; with ``--recipes`` a subset, the other recipes' rows stay as
+they were, each row carrying the commit and date it was measured at.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib.util
+import json
 import re
 import sys
 import tempfile
@@ -33,7 +35,7 @@ from scipy.integrate import solve_ivp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, write_results  # noqa: E402
+from common import markdown_table, recorded, write_results  # noqa: E402
 
 from hamilton_lie.data import generate_dataset, load_recipe, parse_recipe  # noqa: E402
 from simulators import integrate  # noqa: E402
@@ -194,6 +196,9 @@ def main() -> None:
     args = parser.parse_args()
     repos = {"nri": args.nri, "egnn": args.egnn, "segnn": args.segnn, "hnn": args.hnn}
     rows = []
+    if args.out.exists() and not args.quick:
+        previous = json.loads(args.out.read_text())
+        rows = [{"recorded": previous["recorded"], **r} for r in previous["rows"] if r["recipe"] not in args.recipes]
     for name in args.recipes:
         fraction = 0.001 if args.quick else FRACTION.get(name, 1.0)
         timed, checked = (2, 2) if args.quick else (args.original_trajectories, CHECKED.get(name, 16))
@@ -204,11 +209,13 @@ def main() -> None:
         count = sum(n for _, n in full.splits.items())
         seconds = ours.seconds * count / ours.n_trajectories
         original = original_time(name, repos, timed, full)
-        rows.append({"recipe": name, "trajectories": count, "generated_here": ours.n_trajectories, "seconds": seconds,
+        rows.append({"recorded": recorded(), "recipe": name, "trajectories": count, "generated_here": ours.n_trajectories, "seconds": seconds,
                      "original_seconds_estimated": original["seconds"],
                      "original_seconds_per_trajectory": original["seconds_per_trajectory"],
                      "speedup": original["seconds"] / seconds,
                      "accuracy": accuracy(name, checked, LIMIT_S.get(name, 30.0))})  # fmt: skip
+    order = [*ORIGINALS, *HNN]
+    rows.sort(key=lambda r: order.index(r["recipe"]))
     print(f"\nGenerating the standard datasets ({torch.get_num_threads()} threads) against the originals' scripts")
     print(markdown_table([{
         "recipe": r["recipe"], "trajectories": r["trajectories"],

@@ -7,7 +7,7 @@ import torch
 from .._registry import Registry
 from ..systems import HamiltonianSystem, Params
 from ._base import Integrator
-from ._dop853 import DOP853, RK45
+from ._adaptive import DOP853, RK45
 from ._runge_kutta import RK4
 from ._symplectic import Leapfrog, SymplecticEuler, Yoshida4
 
@@ -50,8 +50,8 @@ def integrate(
         params: per-trajectory parameters from ``system.sample_params``, each ``(batch, n_bodies)``.
         t: ``(time,)`` strictly increasing sample times; ``t[0]`` is the initial time.
         method: an integrator object, e.g. ``Yoshida4(substeps=10)`` or ``DOP853(rtol=1e-13, atol=1e-13)``
-            (fixed-step methods run batched in torch on the inputs' device; ``DOP853`` per trajectory
-            on the CPU), or a registered name for one with its defaults (``"rk4"``: one step per sample).
+            (all run batched in torch on the inputs' device; the adaptive ``DOP853`` and ``RK45`` give
+            each trajectory its own steps), or a registered name for one with its defaults (``"rk4"``: one step per sample).
 
     Returns:
         ``q, p``, each ``(batch, time, n_bodies, dim)``; index 0 is the initial state.

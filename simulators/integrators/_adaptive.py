@@ -1,0 +1,247 @@
+"""Adaptive embedded Runge-Kutta pairs, batched: DOP853 (8th order), the accuracy reference, and RK45
+(Dormand-Prince 5(4)), which some original dataset generators use.
+
+Each trajectory of a batch takes its own steps, chosen exactly as ``scipy.integrate.solve_ivp`` chooses them
+for that trajectory alone: the same initial step (Hairer, Norsett and Wanner, Sec. II.4), the same
+error norm, safety factor and step limits, and the same dense output at the sample times. The batch
+advances in lock step, one trial step per trajectory per round; a trajectory that reaches the last sample
+time leaves the batch. The Butcher tableaus are SciPy's own coefficient arrays.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+import torch
+
+from ._base import Integrator
+
+# SciPy's step-size control constants (scipy.integrate._ivp.rk)
+_SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
+
+
+def _rms(x: torch.Tensor) -> torch.Tensor:
+    """SciPy's error norm per trajectory: ``(batch, ...) -> (batch,)``, the root mean square."""
+    x = x.flatten(1)
+    return torch.linalg.vector_norm(x, dim=1) / math.sqrt(x.shape[1])
+
+
+def _combine(coefficients: torch.Tensor, stages: torch.Tensor) -> torch.Tensor:
+    """sum_j coefficients[j] stages[j]: ``(s,)``, ``(s, batch, ...) -> (batch, ...)``."""
+    return torch.tensordot(coefficients, stages[: coefficients.shape[0]], dims=1)
+
+
+def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    """A per-trajectory ``(batch,)`` tensor shaped to broadcast against ``like (batch, ...)``."""
+    return x.view(-1, *([1] * (like.dim() - 1)))
+
+
+@dataclass(frozen=True)
+class _EmbeddedPair(Integrator):
+    """An explicit Runge-Kutta pair with SciPy's step-size control, batched in torch on the inputs' device.
+
+    Arguments:
+        rtol, atol: the error tolerances: a step is accepted when the RMS over the state of its error
+            estimate, each component divided by ``atol + rtol * max(|y|, |y_new|)``, is below 1.
+    """
+
+    #: the SciPy solver class whose coefficients and error estimator this pair uses
+    scipy_class: ClassVar[str]
+    #: the names of the coefficient arrays it reads from that class
+    coefficients: ClassVar[tuple[str, ...]]
+    #: the order of the embedded error estimate (its steps' error scales as h^(order + 1))
+    error_order: ClassVar[int]
+    rtol: float = 1e-12
+    atol: float = 1e-12
+
+    def __post_init__(self):
+        for key in ("rtol", "atol"):
+            value = getattr(self, key)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
+                raise ValueError(f"{key} must be a positive number, got {value!r}")
+
+    def _coefficients(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+        from scipy import integrate  # imported on use: scipy.integrate takes 0.4 s to load
+
+        solver = getattr(integrate, self.scipy_class)
+        return {k: torch.as_tensor(np.asarray(getattr(solver, k)), dtype=like.dtype, device=like.device)
+                for k in self.coefficients}  # fmt: skip
+
+    def _error_norm(self, c, stages, h, scale) -> torch.Tensor:
+        """The step's error norm ``(batch,)`` from its ``stages (s + 1, batch, ...)``."""
+        raise NotImplementedError
+
+    def _dense(self, c, stages, y_old, y_new, h, fun):
+        """The step's interpolant: a function of x = (t - t_old) / h ``(batch,)`` giving y ``(batch, ...)``."""
+        raise NotImplementedError
+
+    def integrate(self, system, q0, p0, params, t):
+        c = self._coefficients(q0)
+        n_stages = c["B"].shape[0]
+        exponent = -1.0 / (self.error_order + 1)
+        t = t.to(q0.dtype)
+        t_end = t[-1]
+        out = q0.new_empty((q0.shape[0], t.numel(), 2, *q0.shape[1:]))
+        y = torch.stack([q0, p0], 1)
+        out[:, 0] = y
+        if t.numel() == 1:
+            return out[:, :, 0], out[:, :, 1]
+
+        ids = torch.arange(q0.shape[0], device=q0.device)  # the trajectories still integrating
+        rows = dict(params)
+
+        def fun(y, rows):
+            dq, dp = system.vector_field(y[:, 0], y[:, 1], rows)
+            return torch.stack([dq, dp], 1)
+
+        f = fun(y, rows)
+        h_abs = self._initial_step(y, f, lambda z: fun(z, rows), t_end - t[0])
+        t_now = t[0].expand(ids.shape).clone()
+        next_sample = torch.ones_like(ids)  # sample 0 is the initial state
+        retrying = torch.zeros_like(ids, dtype=torch.bool)  # the last trial step was rejected
+        stages = y.new_empty((n_stages + 1, *y.shape))
+        while ids.numel():
+            min_step = 10 * (torch.nextafter(t_now, t_now.new_tensor(math.inf)) - t_now)
+            failed = retrying & ~(h_abs >= min_step)  # NaN too: a non-finite vector field
+            if bool(failed.any()):
+                b = int(ids[failed][0])
+                raise RuntimeError(f"{self.name} failed on trajectory {b}: the step size fell below the spacing "
+                                   "of floating-point times (the solution is not smooth or not finite there)")  # fmt: skip
+            h_abs = torch.where(retrying, h_abs, torch.maximum(h_abs, min_step))
+            t_new = torch.minimum(t_now + h_abs, t_end)
+            h = t_new - t_now
+            hb = _per_row(h, y)
+            stages[0] = f
+            for s in range(1, n_stages):
+                stages[s] = fun(y + _combine(c["A"][s, :s], stages) * hb, rows)
+            y_new = y + hb * _combine(c["B"], stages)
+            stages[n_stages] = f_new = fun(y_new, rows)
+            scale = self.atol + torch.maximum(y.abs(), y_new.abs()) * self.rtol
+            error = self._error_norm(c, stages, h, scale)
+            accepted = error < 1
+            grow = torch.where(error == 0, _MAX_FACTOR, torch.clamp(_SAFETY * error**exponent, max=_MAX_FACTOR))
+            grow = torch.where(retrying, torch.clamp(grow, max=1.0), grow)
+            shrink = torch.clamp(_SAFETY * error.nan_to_num(math.inf) ** exponent, min=_MIN_FACTOR)
+            h_abs = h * torch.where(accepted, grow, shrink)
+            retrying = ~accepted
+
+            last = torch.searchsorted(t, t_new, right=True)  # samples up to t_new are due after an accepted step
+            due = accepted & (last > next_sample)
+            if bool(due.any()):
+                d = due.nonzero().squeeze(1)
+                due_rows = {k: v[d] for k, v in rows.items()}
+                x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], lambda z, r=due_rows: fun(z, r))
+                for k in range(int((last[d] - next_sample[d]).max())):
+                    sample = next_sample[d] + k
+                    m = sample < last[d]
+                    x = (t[sample.clamp(max=t.numel() - 1)] - t_now[d]) / h[d]
+                    out[ids[d][m], sample[m]] = x_of(x)[m]
+                next_sample = torch.where(accepted, torch.maximum(next_sample, last), next_sample)
+            a = _per_row(accepted, y)
+            y, f = torch.where(a, y_new, y), torch.where(a, f_new, f)
+            t_now = torch.where(accepted, t_new, t_now)
+            done = accepted & (t_new >= t_end)
+            if bool(done.any()):
+                keep = (~done).nonzero().squeeze(1)
+                ids, y, f, t_now, h_abs, next_sample, retrying = (
+                    v[keep] for v in (ids, y, f, t_now, h_abs, next_sample, retrying)
+                )
+                rows = {k: v[keep] for k, v in rows.items()}
+                stages = stages[:, keep]
+        return out[:, :, 0], out[:, :, 1]
+
+    def _initial_step(self, y, f, fun, interval) -> torch.Tensor:
+        """SciPy's ``select_initial_step`` per trajectory: ``(batch,)``."""
+        scale = self.atol + y.abs() * self.rtol
+        d0, d1 = _rms(y / scale), _rms(f / scale)
+        h0 = torch.where((d0 < 1e-5) | (d1 < 1e-5), torch.full_like(d0, 1e-6), 0.01 * d0 / d1)
+        h0 = torch.clamp(h0, max=interval)
+        f1 = fun(y + _per_row(h0, y) * f)
+        d2 = _rms((f1 - f) / scale) / h0
+        flat = (d1 <= 1e-15) & (d2 <= 1e-15)
+        h1 = torch.where(flat, torch.clamp(h0 * 1e-3, min=1e-6),
+                         (0.01 / torch.maximum(d1, d2)) ** (1.0 / (self.error_order + 1)))  # fmt: skip
+        return torch.minimum(torch.minimum(100 * h0, h1), interval.expand(h0.shape))
+
+
+@dataclass(frozen=True)
+class DOP853(_EmbeddedPair):
+    """Dormand-Prince 8(5,3), adaptive, batched: each trajectory the steps SciPy's DOP853 would take for it.
+
+    The accuracy reference of the tests and of the ``accurate`` recipes.
+
+    Arguments:
+        rtol, atol: the error tolerances of its step-size control.
+    """
+
+    name: ClassVar[str] = "dop853"
+    order: ClassVar[int] = 8
+    scipy_class: ClassVar[str] = "DOP853"
+    coefficients: ClassVar[tuple[str, ...]] = ("A", "B", "E3", "E5", "D", "A_EXTRA", "C_EXTRA")
+    error_order: ClassVar[int] = 7
+
+    def _error_norm(self, c, stages, h, scale):
+        # the 5th- and 3rd-order estimates blended as in Hairer's DOP853 (and SciPy's)
+        err5 = _combine(c["E5"], stages) / scale
+        err3 = _combine(c["E3"], stages) / scale
+        e5, e3 = err5.flatten(1).square().sum(1), err3.flatten(1).square().sum(1)
+        denominator = e5 + 0.01 * e3
+        n = scale[0].numel()
+        return torch.where(denominator == 0, torch.zeros_like(e5), h.abs() * e5 / (denominator * n).sqrt())
+
+    def _dense(self, c, stages, y_old, y_new, h, fun):
+        hb = _per_row(h, y_old)
+        extra = [stages]
+        for a, _ in zip(c["A_EXTRA"], c["C_EXTRA"], strict=True):
+            k = torch.cat(extra)
+            extra.append(fun(y_old + _combine(a[: k.shape[0]], k) * hb).unsqueeze(0))
+        k = torch.cat(extra)
+        delta = y_new - y_old
+        f_old, f_new = stages[0], stages[-1]
+        terms = [delta, hb * f_old - delta, 2 * delta - hb * (f_new + f_old)]
+        terms += [hb * _combine(row, k) for row in c["D"]]
+
+        def at(x):
+            xb = _per_row(x, y_old)
+            out = torch.zeros_like(y_old)
+            for i, term in enumerate(reversed(terms)):
+                out = (out + term) * (xb if i % 2 == 0 else 1 - xb)
+            return out + y_old
+
+        return at
+
+
+@dataclass(frozen=True)
+class RK45(_EmbeddedPair):
+    """Dormand-Prince 5(4), adaptive, batched: each trajectory the steps SciPy's RK45 would take for it (what
+    HNN's orbit data used).
+
+    Arguments:
+        rtol, atol: the error tolerances of its step-size control.
+    """
+
+    name: ClassVar[str] = "rk45"
+    order: ClassVar[int] = 5
+    scipy_class: ClassVar[str] = "RK45"
+    coefficients: ClassVar[tuple[str, ...]] = ("A", "B", "E", "P")
+    error_order: ClassVar[int] = 4
+
+    def _error_norm(self, c, stages, h, scale):
+        return _rms(_combine(c["E"], stages) * _per_row(h, scale) / scale)
+
+    def _dense(self, c, stages, y_old, y_new, h, fun):
+        hb = _per_row(h, y_old)
+        q = [_combine(column, stages) for column in c["P"].T]  # the interpolant's coefficients of x, x^2, ...
+
+        def at(x):
+            xb = _per_row(x, y_old)
+            power, out = xb, torch.zeros_like(y_old)
+            for term in q:
+                out = out + term * power
+                power = power * xb
+            return hb * out + y_old
+
+        return at

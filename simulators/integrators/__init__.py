@@ -10,8 +10,8 @@ handles systems with reflecting walls. Each carries its ``name`` and ``order``; 
 names recipes use to the classes.
 """
 
-from ._base import FixedStep, Force, Integrator, Velocity
 from ._adaptive import DOP853, RK45
+from ._base import FixedStep, Force, Integrator, Velocity
 from ._integrate import INTEGRATORS, get_integrator, integrate, list_integrators
 from ._runge_kutta import RK4
 from ._symplectic import YOSHIDA4_WEIGHTS, Leapfrog, SymplecticEuler, Yoshida4

@@ -6,8 +6,8 @@ import torch
 
 from .._registry import Registry
 from ..systems import HamiltonianSystem, Params
-from ._base import Integrator
 from ._adaptive import DOP853, RK45
+from ._base import Integrator
 from ._runge_kutta import RK4
 from ._symplectic import Leapfrog, SymplecticEuler, Yoshida4
 

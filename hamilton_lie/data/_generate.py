@@ -123,20 +123,69 @@ def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress
     """Generate into ``path``, the temporary of ``out``; returns the largest relative energy error."""
     system = recipe.build_system()
     t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64, device=device)
-    max_error = 0.0
     with hdf5_file(path, out, _file_bytes(recipe)) as f:
         f.attrs.update(_root_attrs(recipe, system))
-        replayed = system.sample_splits(dict(recipe.splits.items()), recipe.seed, device)
-        for index, (split, n) in enumerate(recipe.splits.items()):
-            if replayed is not None:  # the original generator's stream, replayed by the system
-                params, q0, p0 = replayed[split]
-            else:
-                g = torch.Generator().manual_seed(split_seed(recipe.seed, index))
-                params = system.sample_params(n, generator=g, device=device)
-                q0, p0 = system.sample_state(params, generator=g)
-            error = _write_split(f.create_group(split), recipe, system, t, q0, p0, params, progress, out)
-            max_error = max(max_error, error)
+        starts = _initial_states(recipe, system, device)
+        writers = {}
+        for split, (params, q0, _) in starts.items():
+            arrays = {k: v.cpu().numpy() for k, v in params.items()}
+            writers[split] = SplitWriter(f.create_group(split), t.cpu().numpy(), q0.shape[0], recipe.n_bodies,
+                                         recipe.dim, arrays, recipe.compression, True, out)  # fmt: skip
+        max_error = _integrate_splits(recipe, system, t, starts, writers, progress)
         f.attrs["max_rel_energy_error"] = max_error
+    return max_error
+
+
+def _initial_states(recipe: Recipe, system, device) -> dict[str, tuple[dict, torch.Tensor, torch.Tensor]]:
+    """Each split's ``(params, q0, p0)``: its own seed's draws, or the original generator's replayed stream."""
+    replayed = system.sample_splits(dict(recipe.splits.items()), recipe.seed, device)
+    if replayed is not None:
+        return {split: replayed[split] for split, _ in recipe.splits.items()}
+    starts = {}
+    for index, (split, n) in enumerate(recipe.splits.items()):
+        g = torch.Generator().manual_seed(split_seed(recipe.seed, index))
+        params = system.sample_params(n, generator=g, device=device)
+        starts[split] = (params, *system.sample_state(params, generator=g))
+    return starts
+
+
+def _integrate_splits(recipe: Recipe, system, t, starts: dict, writers: dict, progress) -> float:
+    """Integrate every split's trajectories and write them; returns the largest relative energy error.
+
+    The batches of ``recipe.batch_size`` run on through the splits' boundaries: an adaptive integrator's
+    batch lasts as long as its slowest trajectory, so fewer, fuller batches are faster, and a trajectory's
+    result does not depend on the batch it is in.
+    """
+    offsets, total = {}, 0
+    for split, (_, q0, _) in starts.items():
+        offsets[split], total = total, total + q0.shape[0]
+    method, max_error = recipe.build_integrator(), 0.0
+    for first in range(0, total, recipe.batch_size):
+        last = min(total, first + recipe.batch_size)
+        pieces = [(split, max(first - offsets[split], 0), min(last - offsets[split], q0.shape[0]))
+                  for split, (_, q0, _) in starts.items()]  # fmt: skip
+        pieces = [(split, lo, hi) for split, lo, hi in pieces if lo < hi]
+
+        def joined(i, pieces=pieces):
+            return torch.cat([starts[split][i][lo:hi] for split, lo, hi in pieces])
+
+        params = {k: torch.cat([starts[split][0][k][lo:hi] for split, lo, hi in pieces]) for k in starts[pieces[0][0]][0]}
+        q, p = integrate(system, joined(1), joined(2), params, t, method=method)
+        energy, error = relative_energy_error(system, q, p, params)
+        finite = torch.isfinite(q).all((1, 2, 3)) & torch.isfinite(p).all((1, 2, 3))
+        at = 0
+        for split, lo, hi in pieces:
+            part = slice(at, at + hi - lo)
+            if not bool(finite[part].all()):
+                bad = lo + int((~finite[part]).nonzero()[0])
+                raise HamiltonLieError(f"{recipe.name}: integration of {split} trajectory {bad} produced non-finite "
+                                       "values; reduce dt or increase substeps")  # fmt: skip
+            writers[split].write(lo, q=q[part].cpu().numpy(), p=p[part].cpu().numpy(),
+                                 energy=energy[part].cpu().numpy(), rel_energy_error=error[part].cpu().numpy())  # fmt: skip
+            at += hi - lo
+        max_error = max(max_error, float(error.max()))
+        if progress is not None:
+            progress(last - first)
     return max_error
 
 
@@ -153,29 +202,3 @@ def _root_attrs(recipe: Recipe, system) -> dict:
         provenance["system_source"] = recipe.system_source
     return root_attrs(recipe.system, recipe.n_bodies, recipe.dim, recipe.dt, recipe.n_steps,
                       json.dumps(system.settings), recipe.text, provenance)  # fmt: skip
-
-
-def _write_split(group, recipe: Recipe, system, t, q0, p0, params, progress, out: Path) -> float:
-    """Integrate one split batch by batch into ``group``; returns its largest relative energy error."""
-    n = q0.shape[0]
-    arrays = {k: v.cpu().numpy() for k, v in params.items()}
-    writer = SplitWriter(group, t.cpu().numpy(), n, recipe.n_bodies, recipe.dim, arrays, recipe.compression, True, out)
-    method, max_error = recipe.build_integrator(), 0.0
-    for lo in range(0, n, recipe.batch_size):
-        hi = min(n, lo + recipe.batch_size)
-        batch_params = {k: v[lo:hi] for k, v in params.items()}
-        q, p = integrate(system, q0[lo:hi], p0[lo:hi], batch_params, t, method=method)
-        energy, error = relative_energy_error(system, q, p, batch_params)
-        finite = torch.isfinite(q).all((1, 2, 3)) & torch.isfinite(p).all((1, 2, 3))
-        if not bool(finite.all()):
-            bad = lo + int((~finite).nonzero()[0])
-            raise HamiltonLieError(
-                f"{recipe.name}: integration of {group.name.strip('/')} trajectory {bad} produced non-finite values; "
-                "reduce dt or increase substeps"
-            )
-        writer.write(lo, q=q.cpu().numpy(), p=p.cpu().numpy(), energy=energy.cpu().numpy(),
-                     rel_energy_error=error.cpu().numpy())  # fmt: skip
-        max_error = max(max_error, float(error.max()))
-        if progress is not None:
-            progress(hi - lo)
-    return max_error

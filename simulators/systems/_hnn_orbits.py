@@ -58,28 +58,28 @@ class HNNOrbits(GravitySystem):
 
     def _draws(self, batch: int, rand, randn) -> tuple[np.ndarray, np.ndarray]:
         """Positions and velocities ``(batch, n_bodies, 2)`` from the uniform and normal draws ``rand(*shape)``,
-        ``randn(*shape)``, made trajectory by trajectory in the original's order."""
+        ``randn(*shape)``, made trajectory by trajectory in the original's order (the arithmetic on them then
+        runs over the whole batch, operation for operation as the original's)."""
         lo, hi, noise = self.min_radius, self.max_radius, self.orbit_noise
-        q, v = np.zeros((batch, self.n_bodies, 2)), np.zeros((batch, self.n_bodies, 2))
-        for b in range(batch):
-            if self.n_bodies == 2:
-                pos = rand(2) * (hi - lo) + lo
-                r = np.sqrt(np.sum(pos**2))
-                vel = np.flipud(pos) / (2 * r**1.5)  # the circular orbit about the centre of mass
-                vel[0] *= -1
-                vel *= 1 + noise * randn()
-                q[b], v[b] = (pos, -pos), (vel, -vel)
-            else:
-                p1 = 2 * rand(2) - 1
-                r = rand() * (hi - lo) + lo
-                p1 *= r / np.sqrt(np.sum(p1**2))
-                v1 = _rotate(p1, math.pi / 2) / r**1.5
-                v1 = v1 * np.sqrt(np.sin(math.pi / 3) / (2 * np.cos(math.pi / 6) ** 2))  # circular: equilateral
-                q[b] = (p1, _rotate(p1, 2 * math.pi / 3), _rotate(_rotate(p1, 2 * math.pi / 3), 2 * math.pi / 3))
-                v2 = _rotate(v1, 2 * math.pi / 3)
-                vs = (v1, v2, _rotate(v2, 2 * math.pi / 3))
-                v[b] = [vk * (1 + noise * (2 * rand(2) - 1)) for vk in vs]
-        return q, v
+        if self.n_bodies == 2:
+            draws = [(rand(2), randn()) for _ in range(batch)]
+            pos = np.stack([d[0] for d in draws]) * (hi - lo) + lo
+            r = np.sqrt(np.sum(pos**2, axis=-1, keepdims=True))
+            vel = np.flip(pos, -1) / (2 * _pow(r, 1.5))  # the circular orbit about the centre of mass
+            vel[:, 0] *= -1
+            vel *= 1 + noise * np.array([[d[1]] for d in draws])
+            return np.stack([pos, -pos], 1), np.stack([vel, -vel], 1)
+        draws = [(rand(2), rand(), rand(2), rand(2), rand(2)) for _ in range(batch)]
+        p1 = 2 * np.stack([d[0] for d in draws]) - 1
+        r = np.array([[d[1]] for d in draws]) * (hi - lo) + lo
+        p1 *= r / np.sqrt(np.sum(p1**2, axis=-1, keepdims=True))
+        v1 = _rotate(p1, math.pi / 2) / _pow(r, 1.5)
+        v1 = v1 * np.sqrt(np.sin(math.pi / 3) / (2 * np.cos(math.pi / 6) ** 2))  # circular: equilateral
+        p2 = _rotate(p1, 2 * math.pi / 3)
+        v2 = _rotate(v1, 2 * math.pi / 3)
+        q = np.stack([p1, p2, _rotate(p2, 2 * math.pi / 3)], 1)
+        v = np.stack([v1, v2, _rotate(v2, 2 * math.pi / 3)], 1)
+        return q, v * (1 + noise * (2 * np.stack([np.stack(d[2:]) for d in draws]) - 1))
 
     def sample_state(self, params, generator=None):
         def rand(*shape):
@@ -108,6 +108,13 @@ class HNNOrbits(GravitySystem):
         return out
 
 
+def _pow(x: np.ndarray, exponent: float) -> np.ndarray:
+    """``x ** exponent`` element by element through C's ``pow``, as the original's scalar arithmetic has it
+    (NumPy's vectorised power can differ from it in the last bit)."""
+    return np.array([v**exponent for v in x.ravel().tolist()]).reshape(x.shape)
+
+
 def _rotate(x: np.ndarray, angle: float) -> np.ndarray:
+    """``x (batch, 2)`` turned by ``angle``."""
     c, s = np.cos(angle), np.sin(angle)
-    return (np.array([[c, -s], [s, c]]) @ x.reshape(2, 1)).squeeze()
+    return (np.array([[c, -s], [s, c]]) @ x[..., None])[..., 0]

@@ -68,7 +68,9 @@ class InverseDistanceSystem(HamiltonianSystem):
 
     def force(self, q, params):
         diff, _, inv3 = self._pairs(q, params)
-        return self.strength * (inv3.unsqueeze(-1) * diff).sum(-2)
+        # sum_j inv3_ij diff_ij as a batched (1, N) @ (N, d) product: several times faster than a
+        # multiply-and-sum over the middle axis, and the same for each trajectory in any batch
+        return self.strength * (inv3.unsqueeze(-2) @ diff).squeeze(-2)
 
     def sample_state(self, params, generator=None):
         batch = params["masses"].shape[0]

@@ -17,21 +17,38 @@ from typing import ClassVar
 import numpy as np
 import torch
 
+from .._numerics import position_free_pow as _pow
 from ._base import Integrator
 
 # SciPy's step-size control constants (scipy.integrate._ivp.rk)
 _SAFETY, _MIN_FACTOR, _MAX_FACTOR = 0.9, 0.2, 10.0
 
 
+def _row_sum(x: torch.Tensor) -> torch.Tensor:
+    """Each trajectory's sum over its state: ``(batch, ...) -> (batch,)``.
+
+    A running sum in the state's order: the same rounding for a trajectory in any batch (a reduction
+    kernel's vectorisation and split depend on the batch's size).
+    """
+    return x.flatten(1).cumsum(1)[:, -1]
+
+
 def _rms(x: torch.Tensor) -> torch.Tensor:
     """SciPy's error norm per trajectory: ``(batch, ...) -> (batch,)``, the root mean square."""
-    x = x.flatten(1)
-    return torch.linalg.vector_norm(x, dim=1) / math.sqrt(x.shape[1])
+    return (_row_sum(x.square()) / x[0].numel()).sqrt()
 
 
-def _combine(coefficients: torch.Tensor, stages: torch.Tensor) -> torch.Tensor:
-    """sum_j coefficients[j] stages[j]: ``(s,)``, ``(s, batch, ...) -> (batch, ...)``."""
-    return torch.tensordot(coefficients, stages[: coefficients.shape[0]], dims=1)
+def _combine(coefficients: np.ndarray, stages: torch.Tensor) -> torch.Tensor:
+    """sum_j coefficients[j] stages[j]: ``(s,)``, ``(s, batch, ...) -> (batch, ...)``.
+
+    Term by term, each a separate multiply and add, zero coefficients skipped: every trajectory gets the same
+    arithmetic in any batch (a BLAS product's blocking, and so its rounding, depends on the sizes).
+    """
+    out = None
+    for j, c in enumerate(coefficients.tolist()):
+        if c != 0.0:
+            out = stages[j] * c if out is None else out + stages[j] * c
+    return torch.zeros_like(stages[0]) if out is None else out
 
 
 def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -63,12 +80,11 @@ class _EmbeddedPair(Integrator):
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not (math.isfinite(value) and value > 0):
                 raise ValueError(f"{key} must be a positive number, got {value!r}")
 
-    def _coefficients(self, like: torch.Tensor) -> dict[str, torch.Tensor]:
+    def _coefficients(self) -> dict[str, np.ndarray]:
         from scipy import integrate  # imported on use: scipy.integrate takes 0.4 s to load
 
         solver = getattr(integrate, self.scipy_class)
-        return {k: torch.as_tensor(np.asarray(getattr(solver, k)), dtype=like.dtype, device=like.device)
-                for k in self.coefficients}  # fmt: skip
+        return {k: np.asarray(getattr(solver, k), dtype=np.float64) for k in self.coefficients}
 
     def _error_norm(self, c, stages, h, scale) -> torch.Tensor:
         """The step's error norm ``(batch,)`` from its ``stages (s + 1, batch, ...)``."""
@@ -79,7 +95,7 @@ class _EmbeddedPair(Integrator):
         raise NotImplementedError
 
     def integrate(self, system, q0, p0, params, t):
-        c = self._coefficients(q0)
+        c = self._coefficients()
         n_stages = c["B"].shape[0]
         exponent = -1.0 / (self.error_order + 1)
         t = t.to(q0.dtype)
@@ -122,9 +138,9 @@ class _EmbeddedPair(Integrator):
             scale = self.atol + torch.maximum(y.abs(), y_new.abs()) * self.rtol
             error = self._error_norm(c, stages, h, scale)
             accepted = error < 1
-            grow = torch.where(error == 0, _MAX_FACTOR, torch.clamp(_SAFETY * error**exponent, max=_MAX_FACTOR))
+            grow = torch.where(error == 0, _MAX_FACTOR, torch.clamp(_SAFETY * _pow(error, exponent), max=_MAX_FACTOR))
             grow = torch.where(retrying, torch.clamp(grow, max=1.0), grow)
-            shrink = torch.clamp(_SAFETY * error.nan_to_num(math.inf) ** exponent, min=_MIN_FACTOR)
+            shrink = torch.clamp(_SAFETY * _pow(error.nan_to_num(math.inf), exponent), min=_MIN_FACTOR)
             h_abs = h * torch.where(accepted, grow, shrink)
             retrying = ~accepted
 
@@ -163,7 +179,7 @@ class _EmbeddedPair(Integrator):
         d2 = _rms((f1 - f) / scale) / h0
         flat = (d1 <= 1e-15) & (d2 <= 1e-15)
         h1 = torch.where(flat, torch.clamp(h0 * 1e-3, min=1e-6),
-                         (0.01 / torch.maximum(d1, d2)) ** (1.0 / (self.error_order + 1)))  # fmt: skip
+                         _pow(0.01 / torch.maximum(d1, d2), 1.0 / (self.error_order + 1)))  # fmt: skip
         return torch.minimum(torch.minimum(100 * h0, h1), interval.expand(h0.shape))
 
 
@@ -187,7 +203,7 @@ class DOP853(_EmbeddedPair):
         # the 5th- and 3rd-order estimates blended as in Hairer's DOP853 (and SciPy's)
         err5 = _combine(c["E5"], stages) / scale
         err3 = _combine(c["E3"], stages) / scale
-        e5, e3 = err5.flatten(1).square().sum(1), err3.flatten(1).square().sum(1)
+        e5, e3 = _row_sum(err5.square()), _row_sum(err3.square())
         denominator = e5 + 0.01 * e3
         n = scale[0].numel()
         return torch.where(denominator == 0, torch.zeros_like(e5), h.abs() * e5 / (denominator * n).sqrt())

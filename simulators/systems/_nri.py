@@ -19,6 +19,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import torch
 
+from .._numerics import position_free_pow
 from ._base import HamiltonianSystem, Params, broadcast_params
 from ._replay import replay_numpy_legacy
 
@@ -218,4 +219,4 @@ class NRICharged(_NRISystem):
 
     def force(self, q, params):
         cc, r2 = self._inverse_cubes(q, params)
-        return self._clip(self._pair_sum(self.strength * cc / r2.pow(1.5), q))
+        return self._clip(self._pair_sum(self.strength * cc / position_free_pow(r2, 1.5), q))

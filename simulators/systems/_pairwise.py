@@ -55,10 +55,15 @@ class InverseDistanceSystem(HamiltonianSystem):
         """Pair differences q_i - q_j ``(..., N, N, d)``, a_i a_j / (r^2 + eps^2)^(1/2) and the same ^(3/2)."""
         a = broadcast_params({"a": self.coupling(params)}, q)["a"]
         diff = q.unsqueeze(-2) - q.unsqueeze(-3)
-        eye = torch.eye(self.n_bodies, dtype=q.dtype, device=q.device)
-        # +eye keeps the diagonal finite (also for autograd); the diagonal is zeroed below
-        r2 = diff.pow(2).sum(-1) + self.softening**2 + eye
-        aa = (a.unsqueeze(-1) * a.unsqueeze(-2)) * (1 - eye)
+        # |q_i - q_j|^2 axis by axis: for two or three axes much faster than a reduction over the last one
+        r2 = diff[..., 0] * diff[..., 0]
+        for k in range(1, self.dim):
+            r2 = r2 + diff[..., k] * diff[..., k]
+        r2 = r2 + self.softening**2
+        # a diagonal of 1 keeps it finite (also for autograd); the couplings' zero diagonal removes it
+        r2.diagonal(dim1=-2, dim2=-1).fill_(1.0)
+        aa = a.unsqueeze(-1) * a.unsqueeze(-2)
+        aa.diagonal(dim1=-2, dim2=-1).fill_(0.0)
         inv = aa * r2.rsqrt()
         return diff, inv, inv / r2
 

@@ -18,7 +18,9 @@ The definitions:
   on the originals;
 * ``momentum_drift``: ||P(t) - P(0)|| / sum_i ||p_i(0)|| for the total linear momentum P, and
   ||L(t) - L(0)|| / sum_i ||q_i(0)|| ||p_i(0)|| for the angular momentum L about the origin. By Noether's
-  theorem a translation-invariant H conserves P and a rotation-invariant one L, up to the integrator's error.
+  theorem a translation-invariant H conserves P and a rotation-invariant one L, up to the integrator's error;
+* ``baselines``: the test MSE and rollout error of two trivial predictors, zero force
+  (q(t) = q0 + t p0 / m, p(t) = p0) and the initial state held, that a model has to beat.
 """
 
 from ._equivariance import equivariance_error, group_errors, transform_state

@@ -11,7 +11,9 @@ on the data's time grid), and measures:
 * the invariance error of H and equivariance error of J grad H under random elements of the
   Euclidean group of the data's dimension (SE(2) or SE(3)), in float64, whatever group the model was
   built for;
-* rotational robustness: the error ratio, per time, and per system against the rotation angle.
+* rotational robustness: the error ratio, per time, and per system against the rotation angle;
+* the same test MSE and rollout error for two trivial predictors (:mod:`hamilton_lie.analysis._baselines`):
+  zero force (each body in a straight line at its initial momentum) and the initial state held.
 
 :mod:`hamilton_lie.analysis._report` turns the measurements into ``metrics.json``.
 """
@@ -42,6 +44,7 @@ from ..training import (
     resolve_checkpoint,
 )
 from . import _report
+from ._baselines import BASELINES, Baseline
 from ._equivariance import equivariance_error
 from ._metrics import energy_drift, momentum_drift, rollout_rel_error, trajectory_energy
 from ._robustness import rotation_robustness
@@ -170,6 +173,15 @@ def evaluate(
     system = info.system() if info.system_known else None
     q0, p0 = test.z[:, 0, 0], test.z[:, 0, 1]
     z_pred = trained.rollout(q0, p0, test.params, test.t)
+    # trivial predictors on the same windows and trajectories: what "test MSE 2e-5" is to be read against
+    baselines = {}
+    for name in BASELINES:
+        baseline = Baseline(name)
+        baselines[name] = {
+            "mse": evaluate_mse(baseline, windows, trained.batch_size, trained.method, trained.substeps,
+                                torch.float64, torch.device("cpu")),  # fmt: skip
+            "z": baseline.rollout(q0, p0, test.params, test.t),
+        }
     drift = {"learned": energy_drift(trained.energy, z_pred, test.params, chunk=trained.batch_size * 8)}
     if system is not None:
         drift = {"true": energy_drift(system.hamiltonian, z_pred, test.params), **drift}
@@ -179,6 +191,7 @@ def evaluate(
         "rollout_rel_error": rollout_rel_error(z_pred, test.z),
         "energy_drift": drift,
         "momentum_drift": momentum_drift(z_pred),
+        "baselines": baselines,
         "rotation_robustness": rotation_robustness(trained.rollout, q0, p0, test.params, test.t, test.z,
                                                    generator=generator, z_pred=z_pred),  # fmt: skip
     }

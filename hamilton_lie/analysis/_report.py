@@ -16,7 +16,7 @@ import torch
 
 from .._files import atomic_write
 from ..training import Config
-from ._metrics import geometric_mean, mse
+from ._metrics import geometric_mean, mse, rollout_rel_error
 
 
 @dataclass(frozen=True)
@@ -89,6 +89,11 @@ def metrics_json(context: Context, t: torch.Tensor, z_true: torch.Tensor, measur
             "error_rotated": geometric_mean(robust.error_rotated[:, 1:], dim=1).tolist(),
             "equivariance": summary(robust.equivariance),
         },
+        "baselines": {
+            name: {"mse": b["mse"], "rollout_mse": mse(b["z"], z_true),
+                   "rollout_rel_error": summary(rollout_rel_error(b["z"], z_true))}  # fmt: skip
+            for name, b in measured["baselines"].items()
+        },
         "seconds": seconds,
     }
 
@@ -107,12 +112,18 @@ def summary_row(metrics: dict) -> dict:
 
 
 def format_metrics(metrics: dict | dict[str, dict], markdown: bool = False) -> str:
-    """A table of :func:`summary_row` for one evaluation or ``{label: metrics}`` of several."""
+    """A table of :func:`summary_row` for one evaluation or ``{label: metrics}`` of several; one evaluation
+    also gets a row per trivial baseline (its test MSE and rollout error; the other columns do not apply)."""
     runs = {"model": metrics} if "mse" in metrics else metrics
     rows = {label: summary_row(m) for label, m in runs.items()}
     columns = list(next(iter(rows.values())))
+    if "mse" in metrics:
+        for name, b in metrics.get("baselines", {}).items():
+            rows[name.replace("_", " ")] = {c: None for c in columns} | {
+                columns[0]: b["mse"], columns[1]: b["rollout_rel_error"]["geomean"][-1]}  # fmt: skip
     header = ["run", *columns]
-    body = [[label, *("n/a" if math.isnan(v) else f"{v:.3g}" for v in row.values())] for label, row in rows.items()]
+    body = [[label, *("-" if v is None else "n/a" if math.isnan(v) else f"{v:.3g}" for v in row.values())]
+            for label, row in rows.items()]  # fmt: skip
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])

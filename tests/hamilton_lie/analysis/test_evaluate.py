@@ -10,7 +10,7 @@ from matplotlib.figure import Figure
 from hamilton_lie import generate_dataset, load_config, plotting, train
 from hamilton_lie.analysis import evaluate, format_metrics
 from hamilton_lie.cli import main
-from hamilton_lie.data import parse_recipe
+from hamilton_lie.data import TrajectoryDataset, parse_recipe
 
 # the demo's oriented spring data (12x wider along x than along y), fewer systems
 ORIENTED = """
@@ -85,6 +85,17 @@ def test_evaluate_json_has_every_design_metric(mlp_run, oriented_h5, capsys):
     assert metrics["rotation_robustness"]["ratio"] > 0 and len(metrics["rotation_robustness"]["angles"]) == 32
     assert "test MSE" in out and "rotation ratio" in out and "metrics.json" in out
     assert (mlp_run / "rollouts.npz").exists()
+    # the baselines' rows beside the model's, scored on the same windows as the model
+    assert "zero force" in out and "held" in out
+    windows = TrajectoryDataset(oriented_h5, "test", 5, windows="random", seed=0)
+    squared = []
+    for w in windows:
+        t = (w["t"] - w["t"][0]).view(-1, 1, 1)
+        q = w["q"][0] + t * w["p"][0] / w["params"]["masses"].unsqueeze(-1)
+        squared.append(torch.cat([(q - w["q"]).flatten(), (w["p"][0] - w["p"]).flatten()]).pow(2).mean())
+    assert metrics["baselines"]["zero_force"]["mse"] == pytest.approx(float(torch.stack(squared).mean()), rel=1e-12)
+    assert metrics["baselines"]["held"]["rollout_rel_error"]["median"][0] == 0.0
+    assert metrics["baselines"]["held"]["mse"] > metrics["baselines"]["zero_force"]["mse"] > 0
 
 
 def test_rotation_robustness_separates_t2_from_exact_invariance(t2_run, oriented_h5):

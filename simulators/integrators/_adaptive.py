@@ -60,11 +60,16 @@ def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
 class _EmbeddedPair(Integrator):
     """An explicit Runge-Kutta pair with SciPy's step-size control, batched in torch on the inputs' device.
 
+    Walls (systems with ``walls``, at ``+-box_size`` on every axis) are events: a step that carries a
+    body through one ends at the crossing, located on the step's interpolant, where the body's momentum
+    normal to the wall turns inward; the next step starts there.
+
     Arguments:
         rtol, atol: the error tolerances: a step is accepted when the RMS over the state of its error
             estimate, each component divided by ``atol + rtol * max(|y|, |y_new|)``, is below 1.
     """
 
+    handles_walls: ClassVar[bool] = True
     #: the SciPy solver class whose coefficients and error estimator this pair uses
     scipy_class: ClassVar[str]
     #: the names of the coefficient arrays it reads from that class
@@ -144,6 +149,9 @@ class _EmbeddedPair(Integrator):
             h_abs = h * torch.where(accepted, grow, shrink)
             retrying = ~accepted
 
+            bounce = self._first_crossing(system, c, stages, y, y_new, h, t_now, accepted, rows, fun) if system.walls else None
+            if bounce is not None:  # those steps end at the wall: samples beyond it belong to the next step
+                t_new = t_new.index_put((bounce[0],), bounce[1])
             last = torch.searchsorted(t, t_new, right=True)  # samples up to t_new are due after an accepted step
             due = accepted & (last > next_sample)
             if bool(due.any()):
@@ -156,6 +164,10 @@ class _EmbeddedPair(Integrator):
                     x = (t[sample.clamp(max=t.numel() - 1)] - t_now[d]) / h[d]
                     out[ids[d][m], sample[m]] = x_of(x)[m]
                 next_sample = torch.where(accepted, torch.maximum(next_sample, last), next_sample)
+            if bounce is not None:
+                d, _, state = bounce
+                y_new = y_new.index_put((d,), state)
+                f_new = f_new.index_put((d,), fun(state, {k: v[d] for k, v in rows.items()}))
             a = _per_row(accepted, y)
             y, f = torch.where(a, y_new, y), torch.where(a, f_new, f)
             t_now = torch.where(accepted, t_new, t_now)
@@ -168,6 +180,31 @@ class _EmbeddedPair(Integrator):
                 rows = {k: v[keep] for k, v in rows.items()}
                 stages = stages[:, keep]
         return out[:, :, 0], out[:, :, 1]
+
+    def _first_crossing(self, system, c, stages, y, y_new, h, t_now, accepted, rows, fun):
+        """Where an accepted step carried a body through a wall (at +-``system.box_size`` on every axis): the
+        rows ``d``, the time of the first crossing ``(len(d),)``, located on the step's interpolant by
+        bisection to the last bit of the step, and the state there ``(len(d), 2, N, dim)`` with the
+        crossing momenta turned inward (``system.reflect``); None when no step crossed."""
+        box = system.box_size
+
+        def outside(z):
+            return (z[:, 0].abs() > box).flatten(1).any(1)
+
+        hit = accepted & outside(y_new)
+        if not bool(hit.any()):
+            return None
+        d = hit.nonzero().squeeze(1)
+        hit_rows = {k: v[d] for k, v in rows.items()}
+        x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], lambda z: fun(z, hit_rows))
+        lo, hi = torch.zeros_like(h[d]), torch.ones_like(h[d])
+        for _ in range(53):  # the interval halves to the spacing of float64 numbers near 1
+            mid = 0.5 * (lo + hi)
+            out = outside(x_of(mid))
+            lo, hi = torch.where(out, lo, mid), torch.where(out, mid, hi)
+        z = x_of(hi)  # just beyond the wall
+        q, p = system.reflect(z[:, 0], z[:, 1])
+        return d, t_now[d] + hi * h[d], torch.stack([q, p], 1)
 
     def _initial_step(self, y, f, fun, interval) -> torch.Tensor:
         """SciPy's ``select_initial_step`` per trajectory: ``(batch,)``."""

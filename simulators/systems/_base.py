@@ -49,7 +49,7 @@ class HamiltonianSystem:
     #: acting on the body index); ``integrate`` then advances by the integrator's one-sample matrix.
     linear: ClassVar[bool] = False
     #: True for a system in a box with reflecting walls (:meth:`reflect`), which only integrators with
-    #: ``handles_walls`` integrate
+    #: ``handles_walls`` integrate; its walls stand at +-``box_size`` on every axis
     walls: ClassVar[bool] = False
 
     def __init__(self, n_bodies: int, dim: int):

@@ -112,3 +112,47 @@ def test_a_singular_trajectory_fails_naming_it():
     t = torch.linspace(0, 1, 3, dtype=torch.float64)
     with pytest.raises(RuntimeError, match="failed on trajectory 1"):
         integrate(system, q, p, params, t, method=DOP853())
+
+
+def _bouncing(q0, v0, t, box):
+    """Free motion between walls at +-box: the free line folded into the box (a triangle wave)."""
+    u = torch.remainder(q0 + v0 * t + box, 4 * box)
+    back = u > 2 * box
+    return torch.where(back, 3 * box - u, u - box), torch.where(back, -v0, v0)
+
+
+@pytest.mark.parametrize("cls", [RK45, DOP853])
+def test_walls_reflect_free_bodies_exactly(cls):
+    """Springs of zero strength: each body flies straight and bounces off the walls at +-1, about ten times
+    over t = 8; the exact solution folds the free line into the box."""
+    from simulators import get_system
+
+    system = get_system("nri-springs", n_bodies=4, dim=2, box_size=1.0, vel_norm=1.3, max_force=float("inf"),
+                        probabilities=(1.0, 0.0, 0.0))  # fmt: skip
+    g = torch.Generator().manual_seed(3)
+    params = system.sample_params(6, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = torch.linspace(0, 8, 41, dtype=torch.float64)
+    q, p = integrate(system, q0, p0, params, t, method=cls(rtol=1e-12, atol=1e-12))
+    qe, pe = _bouncing(q0.unsqueeze(1), p0.unsqueeze(1), t.view(1, -1, 1, 1), 1.0)
+    torch.testing.assert_close(q, qe, rtol=0, atol=1e-12)
+    torch.testing.assert_close(p, pe, rtol=0, atol=1e-12)
+
+
+def test_walls_keep_the_energy_of_springs_in_a_small_box():
+    """Springs in a box of half-width 1 (bodies bounce every few tenths): reflections do not change the
+    energy, so DOP853's error control is all that is left (measured: below 1e-11 over t = 10), and
+    tightening the tolerance converges the trajectory."""
+    from simulators import get_system
+
+    system = get_system("nri-springs", n_bodies=5, dim=2, box_size=1.0, vel_norm=1.0, max_force=float("inf"))
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(4, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = torch.linspace(0, 10, 21, dtype=torch.float64)
+    q, p = integrate(system, q0, p0, params, t, method=DOP853(rtol=1e-12, atol=1e-12))
+    assert bool((q.abs() <= 1.0).all())
+    energy = system.hamiltonian(q, p, params)
+    assert ((energy - energy[:, :1]).abs() / energy[:, :1].abs()).max() < 1e-10
+    q_tight, _ = integrate(system, q0, p0, params, t, method=DOP853(rtol=1e-14, atol=1e-14))
+    assert (q - q_tight).abs().max() < 1e-9

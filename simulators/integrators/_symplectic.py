@@ -59,8 +59,8 @@ class SymplecticEuler(FixedStep):
 
     1st order and symplectic. It is the scheme of the NRI family of generators (Kipf et al. 2018, and
     EGNN's after it), which store q after a drift with the momentum of the kick before it (half a step
-    behind in leapfrog terms); the toolkit offers it to reproduce those datasets, and it is the one
-    integrator that handles systems with walls.
+    behind in leapfrog terms); the toolkit offers it to reproduce those datasets. It applies the walls
+    at the end of each step, as the originals do (the adaptive pairs locate each bounce exactly).
     """
 
     name: ClassVar[str] = "symplectic-euler"

@@ -4,9 +4,9 @@
 classical Runge-Kutta (its energy drifts), all three fixed-step and batched in torch; ``DOP853`` is the
 adaptive 8th-order Dormand-Prince pair, the accuracy reference (``RK45``, its 5th-order sibling,
 reproduces datasets made with it): both batched in torch, each trajectory taking the steps SciPy's
-``solve_ivp`` would take for it alone. ``SymplecticEuler`` is the
-1st-order scheme of the NRI family of generators, kept to reproduce their datasets; it applies reflecting
-walls at the end of each step, where the adaptive pairs locate each bounce exactly. Each carries its ``name`` and ``order``; the registry maps the
+``solve_ivp`` would take for it alone. ``SymplecticEuler`` is the 1st-order scheme of the NRI family of
+generators, kept to reproduce their datasets; it applies reflecting walls at the end of each step, where
+the adaptive pairs locate each bounce exactly. Each carries its ``name`` and ``order``; the registry maps the
 names recipes use to the classes.
 """
 

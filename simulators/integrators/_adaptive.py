@@ -51,6 +51,16 @@ def _combine(coefficients: np.ndarray, stages: torch.Tensor) -> torch.Tensor:
     return torch.zeros_like(stages[0]) if out is None else out
 
 
+def _write_samples(out, ids, t, first, last, t_old, h, x_of) -> None:
+    """Samples ``first`` to ``last - 1`` (per trajectory) of the trajectories ``ids`` into ``out (batch, T, ...)``
+    from their step's interpolant ``x_of``, the step starting at ``t_old`` and ``h`` long."""
+    for k in range(int((last - first).max())):
+        sample = first + k
+        m = sample < last
+        x = (t[sample.clamp(max=t.numel() - 1)] - t_old) / h
+        out[ids[m], sample[m]] = x_of(x)[m]
+
+
 def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     """A per-trajectory ``(batch,)`` tensor shaped to broadcast against ``like (batch, ...)``."""
     return x.view(-1, *([1] * (like.dim() - 1)))
@@ -149,7 +159,9 @@ class _EmbeddedPair(Integrator):
             h_abs = h * torch.where(accepted, grow, shrink)
             retrying = ~accepted
 
-            bounce = self._first_crossing(system, c, stages, y, y_new, h, t_now, accepted, rows, fun) if system.walls else None
+            bounce = None
+            if system.walls:
+                bounce = self._first_crossing(system, c, stages, y, y_new, h, t_now, accepted, rows, fun)
             if bounce is not None:  # those steps end at the wall: samples beyond it belong to the next step
                 t_new = t_new.index_put((bounce[0],), bounce[1])
             last = torch.searchsorted(t, t_new, right=True)  # samples up to t_new are due after an accepted step
@@ -158,11 +170,7 @@ class _EmbeddedPair(Integrator):
                 d = due.nonzero().squeeze(1)
                 due_rows = {k: v[d] for k, v in rows.items()}
                 x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], lambda z, r=due_rows: fun(z, r))
-                for k in range(int((last[d] - next_sample[d]).max())):
-                    sample = next_sample[d] + k
-                    m = sample < last[d]
-                    x = (t[sample.clamp(max=t.numel() - 1)] - t_now[d]) / h[d]
-                    out[ids[d][m], sample[m]] = x_of(x)[m]
+                _write_samples(out, ids[d], t, next_sample[d], last[d], t_now[d], h[d], x_of)
                 next_sample = torch.where(accepted, torch.maximum(next_sample, last), next_sample)
             if bounce is not None:
                 d, _, state = bounce

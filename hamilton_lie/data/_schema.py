@@ -79,7 +79,10 @@ def open_file(path: Path):
     import h5py  # on use: `import hamilton_lie` does not load h5py
 
     if not path.exists():
-        raise DatasetError(f"{path}: no such file")
+        # generate writes NAME.h5 beside its recipe NAME.toml: a recipe there says how to make the file
+        recipe = path.with_suffix(".toml")
+        hint = f"; make it with: hamilton-lie generate {recipe}" if recipe.is_file() else ""
+        raise DatasetError(f"{path}: no such file{hint}")
     try:
         return h5py.File(path, "r")
     except OSError as e:

@@ -1,5 +1,6 @@
 """TrajectoryDataset and file validation, including every kind of damaged file."""
 
+import re
 import shutil
 
 import h5py
@@ -99,8 +100,15 @@ def _flip_bytes_in_chunk(path, dataset, chunk_index=0):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(DatasetError, match="no such file"):
+    with pytest.raises(DatasetError, match=r"absent.h5: no such file$"):
         check_dataset(tmp_path / "absent.h5")
+
+
+def test_a_missing_file_beside_its_recipe_names_the_generate_command(tmp_path, root):
+    (tmp_path / "tiny.toml").write_text((root / "datasets" / "tiny.toml").read_text())
+    expected = f"tiny.h5: no such file; make it with: hamilton-lie generate {tmp_path / 'tiny.toml'}"
+    with pytest.raises(DatasetError, match=re.escape(expected)):
+        TrajectoryDataset(tmp_path / "tiny.h5", "train", chunk_len=2)
 
 
 def test_truncated_file(damaged):

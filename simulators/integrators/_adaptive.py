@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import partial
 from typing import ClassVar
 
 import numpy as np
@@ -59,6 +60,11 @@ def _write_samples(out, ids, t, first, last, t_old, h, x_of) -> None:
         m = sample < last
         x = (t[sample.clamp(max=t.numel() - 1)] - t_old) / h
         out[ids[m], sample[m]] = x_of(x)[m]
+
+
+def _take(rows: dict, index: torch.Tensor) -> dict:
+    """The per-trajectory parameters of the trajectories ``index``."""
+    return {k: v[index] for k, v in rows.items()}
 
 
 def _per_row(x: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
@@ -168,14 +174,13 @@ class _EmbeddedPair(Integrator):
             due = accepted & (last > next_sample)
             if bool(due.any()):
                 d = due.nonzero().squeeze(1)
-                due_rows = {k: v[d] for k, v in rows.items()}
-                x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], lambda z, r=due_rows: fun(z, r))
+                x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], partial(fun, rows=_take(rows, d)))
                 _write_samples(out, ids[d], t, next_sample[d], last[d], t_now[d], h[d], x_of)
                 next_sample = torch.where(accepted, torch.maximum(next_sample, last), next_sample)
             if bounce is not None:
                 d, _, state = bounce
                 y_new = y_new.index_put((d,), state)
-                f_new = f_new.index_put((d,), fun(state, {k: v[d] for k, v in rows.items()}))
+                f_new = f_new.index_put((d,), fun(state, _take(rows, d)))
             a = _per_row(accepted, y)
             y, f = torch.where(a, y_new, y), torch.where(a, f_new, f)
             t_now = torch.where(accepted, t_new, t_now)
@@ -185,7 +190,7 @@ class _EmbeddedPair(Integrator):
                 ids, y, f, t_now, h_abs, next_sample, retrying = (
                     v[keep] for v in (ids, y, f, t_now, h_abs, next_sample, retrying)
                 )
-                rows = {k: v[keep] for k, v in rows.items()}
+                rows = _take(rows, keep)
                 stages = stages[:, keep]
         return out[:, :, 0], out[:, :, 1]
 
@@ -203,8 +208,7 @@ class _EmbeddedPair(Integrator):
         if not bool(hit.any()):
             return None
         d = hit.nonzero().squeeze(1)
-        hit_rows = {k: v[d] for k, v in rows.items()}
-        x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], lambda z: fun(z, hit_rows))
+        x_of = self._dense(c, stages[:, d], y[d], y_new[d], h[d], partial(fun, rows=_take(rows, d)))
         lo, hi = torch.zeros_like(h[d]), torch.ones_like(h[d])
         for _ in range(53):  # the interval halves to the spacing of float64 numbers near 1
             mid = 0.5 * (lo + hi)
@@ -241,7 +245,7 @@ class DOP853(_EmbeddedPair):
     name: ClassVar[str] = "dop853"
     order: ClassVar[int] = 8
     scipy_class: ClassVar[str] = "DOP853"
-    coefficients: ClassVar[tuple[str, ...]] = ("A", "B", "E3", "E5", "D", "A_EXTRA", "C_EXTRA")
+    coefficients: ClassVar[tuple[str, ...]] = ("A", "B", "E3", "E5", "D", "A_EXTRA")
     error_order: ClassVar[int] = 7
 
     def _error_norm(self, c, stages, h, scale):
@@ -255,11 +259,10 @@ class DOP853(_EmbeddedPair):
 
     def _dense(self, c, stages, y_old, y_new, h, fun):
         hb = _per_row(h, y_old)
-        extra = [stages]
-        for a, _ in zip(c["A_EXTRA"], c["C_EXTRA"], strict=True):
-            k = torch.cat(extra)
-            extra.append(fun(y_old + _combine(a[: k.shape[0]], k) * hb).unsqueeze(0))
-        k = torch.cat(extra)
+        # the interpolant's three extra stages, each from the stages before it (autonomous: no times needed)
+        k = torch.cat([stages, stages.new_empty((len(c["A_EXTRA"]), *stages.shape[1:]))])
+        for s, a in enumerate(c["A_EXTRA"], start=stages.shape[0]):
+            k[s] = fun(y_old + _combine(a[:s], k) * hb)
         delta = y_new - y_old
         f_old, f_new = stages[0], stages[-1]
         terms = [delta, hb * f_old - delta, 2 * delta - hb * (f_new + f_old)]

@@ -13,9 +13,7 @@ from collections.abc import Mapping, Sequence
 import torch
 
 from ._gravity import GravitySystem
-from ._replay import replay_numpy_legacy
-
-REPLAYS = ("none", "numpy-legacy")
+from ._replay import check_replay, replay_numpy_legacy
 
 
 class GaussianGravity(GravitySystem):
@@ -37,12 +35,8 @@ class GaussianGravity(GravitySystem):
     def __init__(self, n_bodies: int = 100, dim: int = 3, G: float = 1.0, softening: float = 0.1,
                  replay: str = "none", original_samples: Sequence[int] = (50, 50, 50)):  # fmt: skip
         super().__init__(n_bodies, dim, G=G, softening=softening, configuration="cluster", mass_range=(1.0, 1.0))
-        if replay not in REPLAYS:
-            raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}")
+        self.original_samples = check_replay(replay, original_samples)
         self.replay = replay
-        self.original_samples = [int(x) for x in original_samples]
-        if replay == "numpy-legacy" and len(self.original_samples) != 3:
-            raise ValueError(f"replay needs original_samples for train, val and test, got {original_samples}")
 
     @property
     def settings(self) -> dict:

@@ -18,8 +18,7 @@ import numpy as np
 import torch
 
 from ._gravity import GravitySystem
-
-REPLAYS = ("none", "numpy-legacy")
+from ._replay import check_replay
 
 
 class HNNOrbits(GravitySystem):
@@ -40,8 +39,7 @@ class HNNOrbits(GravitySystem):
         if n_bodies not in (2, 3) or dim != 2:
             raise ValueError(f"HNN's orbits are 2 or 3 bodies in 2D, got n_bodies={n_bodies}, dim={dim}")
         super().__init__(n_bodies, dim, G=1.0, softening=0.0, configuration="cluster", mass_range=(1.0, 1.0))
-        if replay not in REPLAYS:
-            raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}")
+        check_replay(replay)
         if not 0 < min_radius <= max_radius or orbit_noise < 0:
             raise ValueError("need 0 < min_radius <= max_radius and orbit_noise >= 0, got "
                              f"{min_radius}, {max_radius}, {orbit_noise}")  # fmt: skip

@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from ._base import HamiltonianSystem, Params, broadcast_params
-from ._replay import replay_numpy_legacy
+from ._replay import check_replay, replay_numpy_legacy
 
 WALLS = ("reflecting", "initial", "none")
-REPLAYS = ("none", "numpy-legacy")
 
 
 class _NRISystem(HamiltonianSystem):
@@ -40,18 +39,13 @@ class _NRISystem(HamiltonianSystem):
         self.max_force = float(max_force)
         self.probabilities = [float(x) for x in probabilities]
         self.replay = replay
-        self.original_samples = [int(x) for x in original_samples]
+        self.original_samples = check_replay(replay, original_samples)
         if walls not in WALLS:
             raise ValueError(f"walls must be one of {WALLS}, got {walls!r}")
-        if replay not in REPLAYS:
-            raise ValueError(f"replay must be one of {REPLAYS}, got {replay!r}")
         if len(self.probabilities) != 3 or min(self.probabilities) < 0 or abs(sum(self.probabilities) - 1) > 1e-12:
             raise ValueError(f"probabilities must be three non-negative numbers adding up to 1, got {probabilities}")
         if not self.max_force > 0:
             raise ValueError(f"max_force must be positive (inf: no clipping), got {max_force}")
-        if replay == "numpy-legacy" and len(self.original_samples) != 3:
-            raise ValueError("replay needs original_samples: the samples the original stored per trajectory of "
-                             f"train, val and test (their noise draws), got {original_samples}")  # fmt: skip
         # walls inside the integration are a property of the instance: EGNN's variant reflects only at the start
         self.walls = walls == "reflecting"
 

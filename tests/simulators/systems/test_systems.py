@@ -177,6 +177,15 @@ def test_bad_arguments_raise_clear_errors():
         system.check_state(q, p, {"masses": params["masses"]})
 
 
+@pytest.mark.parametrize("name", ["nri-springs", "nri-charged", "gaussian-gravity", "hnn-orbits"])
+def test_the_replaying_systems_check_their_replay_setting(name):
+    with pytest.raises(ValueError, match=r"replay must be one of \('none', 'numpy-legacy'\), got 'numpy'"):
+        get_system(name, replay="numpy")
+    if name != "hnn-orbits":  # HNN's stream holds no noise draws
+        with pytest.raises(ValueError, match="replay needs original_samples"):
+            get_system(name, replay="numpy-legacy", original_samples=[10, 10])
+
+
 def test_angular_momentum_2d_and_3d():
     q = torch.tensor([[[1.0, 0.0, 0.0], [0.0, 2.0, 0.0]]], dtype=torch.float64)
     p = torch.tensor([[[0.0, 3.0, 0.0], [0.0, 0.0, 1.0]]], dtype=torch.float64)

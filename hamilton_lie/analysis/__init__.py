@@ -11,9 +11,14 @@ The definitions:
 * ``mse``: mean squared error of predicted against true states;
 * ``rollout_rel_error(t)``: ||z_pred(t) - z_true(t)|| / (||z_pred(t)|| + ||z_true(t)||) per trajectory,
   summarised by the geometric mean over trajectories (:func:`geometric_mean`);
-* ``energy_drift(t)``: |H(z(t)) - H(z(0))| / |H(z(0))|;
+* ``energy_drift(t)``: |H(z(t)) - H(z(0))| / (T(0) + |V(0)|), the kinetic and potential energy of the
+  true initial state (the scale of the data files' energy error; :func:`energy_scale`);
 * ``equivariance_error``: ||F(g x) - g F(x)|| / ||F(x)|| for the vector field F and |H(g x) - H(x)| / |H(x)|
-  for the energy, over random group elements g (:func:`group_errors` for any function);
+  for the energy, over random group elements g (:func:`group_errors` for any function). ``evaluate``
+  divides the energy's change by T(0) + |V(0)| instead (a learned potential's additive constant is
+  arbitrary), and takes the vector field of the learned part of H only
+  (:meth:`~hamilton_lie.models.EnergyModel.learned_energy`): the exact kinetic term a potential model adds
+  is equivariant and would dilute the error;
 * ``rotation_robustness``: rollout error on randomly rotated test systems divided by the rollout error
   on the originals;
 * ``momentum_drift``: ||P(t) - P(0)|| / sum_i ||p_i(0)|| for the total linear momentum P, and
@@ -25,7 +30,15 @@ The definitions:
 
 from ._equivariance import equivariance_error, group_errors, transform_state
 from ._evaluate import TestSet, evaluate, load_trained
-from ._metrics import energy_drift, geometric_mean, momentum_drift, mse, rollout_rel_error, trajectory_energy
+from ._metrics import (
+    energy_drift,
+    energy_scale,
+    geometric_mean,
+    momentum_drift,
+    mse,
+    rollout_rel_error,
+    trajectory_energy,
+)
 from ._report import format_metrics, summary_row, write_evaluation
 from ._robustness import RolloutFunction, RotationRobustness, rotation_angle, rotation_robustness
 
@@ -34,6 +47,7 @@ __all__ = [
     "RotationRobustness",
     "TestSet",
     "energy_drift",
+    "energy_scale",
     "equivariance_error",
     "evaluate",
     "format_metrics",

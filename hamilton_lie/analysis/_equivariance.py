@@ -30,22 +30,24 @@ def _relative(a: torch.Tensor, b: torch.Tensor, reference: torch.Tensor) -> torc
     return diff / reference.double().flatten(1).norm(dim=-1).clamp_min(torch.finfo(torch.float64).tiny)
 
 
-def group_errors(fn: Callable, inputs: tuple, elements: Element) -> torch.Tensor:
+def group_errors(fn: Callable, inputs: tuple, elements: Element, scale: torch.Tensor | None = None) -> torch.Tensor:
     """Relative errors of ``fn`` under each element: ``(n_elements, batch)``.
 
     ``fn(q, p, params)`` returns a scalar per system ``(batch,)`` (checked for invariance,
-    |f(g x) - f(x)| / |f(x)|) or a pair ``(dq, dp)`` shaped like ``q`` (checked for equivariance,
-    ||F(g x) - g F(x)|| / ||F(x)|| with vectors rotated by R).
+    |f(g x) - f(x)| / |f(x)|, or / ``scale (batch,)`` when given) or a pair ``(dq, dp)`` shaped like ``q``
+    (checked for equivariance, ||F(g x) - g F(x)|| / ||F(x)|| with vectors rotated by R).
     """
     q, p, params = inputs
     base = fn(q, p, params)
+    if isinstance(base, torch.Tensor):
+        scale = base.double().abs() if scale is None else scale.to(dtype=torch.float64, device=base.device)
     out = []
     for i in range(elements.t.shape[0]):
         g = Element(elements.R[i], elements.t[i])
         gq, gp = transform_state(g, q, p)
         moved = fn(gq, gp, params)
         if isinstance(base, torch.Tensor):
-            out.append((moved.double() - base.double()).abs() / base.double().abs().clamp_min(1e-300))
+            out.append((moved.double() - base.double()).abs() / scale.clamp_min(1e-300))
         else:
             g64 = Element(g.R.double().unsqueeze(-3), torch.zeros_like(g.t, dtype=torch.float64).unsqueeze(-2))
             expected = torch.cat([rotate(g64, base[0].double()), rotate(g64, base[1].double())], 1)
@@ -63,6 +65,7 @@ def equivariance_error(
     generator: torch.Generator | None = None,
     dtype: torch.dtype | None = torch.float64,
     translation_scale: float = 1.0,
+    energy_scale: torch.Tensor | None = None,
 ) -> dict[str, torch.Tensor]:
     """Invariance error of the energy and equivariance error of its vector field J grad H.
 
@@ -75,6 +78,10 @@ def equivariance_error(
         generator: seeds the elements.
         dtype: evaluate in this dtype (float64 by default, so that the numbers measure the model and
             not float32 round-off); None keeps the inputs' dtype.
+        translation_scale: standard deviation of the random translations.
+        energy_scale: ``(batch,)`` divides the energy's change instead of |H(x)|. A learned potential has an
+            arbitrary additive constant, which |H(x)| would carry into the error; ``evaluate`` passes the
+            true T + |V| (:func:`energy_scale`), the scale of the energy drift.
 
     Returns:
         ``{"energy": (n_elements, batch), "vector_field": (n_elements, batch)}`` relative errors.
@@ -94,7 +101,7 @@ def equivariance_error(
         )
         elements = Element(elements.R.to(q.device), elements.t.to(q.device))
         with torch.no_grad():
-            e = group_errors(hamiltonian, (q, p, params), elements)
+            e = group_errors(hamiltonian, (q, p, params), elements, energy_scale)
 
         def field(q_, p_, params_):
             return tuple(x.detach() for x in hamiltonian_vector_field(hamiltonian, q_, p_, params_))

@@ -8,9 +8,10 @@ on the data's time grid), and measures:
   in validation during training;
 * the relative rollout error per time; the drift of the true H (the dataset's simulator) along the
   predicted rollouts and of the learned H along its own; the drift of linear and angular momentum;
-* the invariance error of H and equivariance error of J grad H under random elements of the
-  Euclidean group of the data's dimension (SE(2) or SE(3)), in float64, whatever group the model was
-  built for;
+* the invariance error of H, |H(g x) - H(x)| / (T(0) + |V(0)|) on the drift's scale, and the equivariance
+  error of the learned part's vector field (without the exact kinetic term a potential model adds,
+  which is equivariant and would dilute it), under random elements of the Euclidean group of the
+  data's dimension (SE(2) or SE(3)), in float64, whatever group the model was built for;
 * rotational robustness: the error ratio, per time, and per system against the rotation angle;
 * the same test MSE and rollout error for two trivial predictors (:mod:`hamilton_lie.analysis._baselines`):
   zero force (each body in a straight line at its initial momentum) and the initial state held.
@@ -33,6 +34,7 @@ from .._errors import HamiltonLieError, first_line
 from ..data import TrajectoryDataset, check_dataset, load_split
 from ..dynamics import HamiltonianDynamics, to_z
 from ..groups import get_group
+from ..models import kinetic_energy
 from ..training import (
     Config,
     build_model,
@@ -46,7 +48,7 @@ from ..training import (
 from . import _report
 from ._baselines import BASELINES, Baseline
 from ._equivariance import equivariance_error
-from ._metrics import energy_drift, momentum_drift, rollout_rel_error, trajectory_energy
+from ._metrics import energy_drift, energy_scale, momentum_drift, rollout_rel_error, trajectory_energy
 from ._robustness import rotation_robustness
 
 N_EXAMPLES = 8
@@ -129,6 +131,18 @@ class _Model:
         return self.model(self._to(q), self._to(p), {k: self._to(v) for k, v in params.items()}).double().cpu()
 
 
+class _LearnedPart(torch.nn.Module):
+    """The learned part of a model's H (:meth:`EnergyModel.learned_energy`; all of H for a registered model
+    without one) as a module, so that the equivariance check can cast it to float64 and back."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, q, p, params):
+        return getattr(self.model, "learned_energy", self.model)(q, p, params)
+
+
 def evaluate(
     checkpoint: str | Path,
     data: str | Path,
@@ -182,9 +196,15 @@ def evaluate(
                                 torch.float64, torch.device("cpu")),  # fmt: skip
             "z": baseline.rollout(q0, p0, test.params, test.t),
         }
-    drift = {"learned": energy_drift(trained.energy, z_pred, test.params, chunk=trained.batch_size * 8)}
+    # one scale for both drifts: the true initial state's T(0) + |V(0)| (V(0) = H(0) - T(0) of the learned H
+    # where the true system is not known here)
+    kinetic0 = kinetic_energy(p0, test.params["masses"])  # readers supply unit masses where a file has none
+    potential0 = (system.potential(q0, test.params) if system is not None
+                  else trained.energy(q0, p0, test.params) - kinetic0)  # fmt: skip
+    scale = energy_scale(kinetic0, potential0)
+    drift = {"learned": energy_drift(trained.energy, z_pred, test.params, trained.batch_size * 8, scale)}
     if system is not None:
-        drift = {"true": energy_drift(system.hamiltonian, z_pred, test.params), **drift}
+        drift = {"true": energy_drift(system.hamiltonian, z_pred, test.params, scale=scale), **drift}
     measured = {
         "mse": test_mse,
         "z_pred": z_pred,
@@ -197,8 +217,9 @@ def evaluate(
     }
     k, dim = min(test.z.shape[0], 64), int(info.attrs["dim"])
     few = {key: v[:k].to(device) for key, v in test.params.items()}
-    measured["equivariance_error"] = equivariance_error(model, get_group(f"SE{dim}"), q0[:k].to(device),
-                                                        p0[:k].to(device), few, n_elements=4, generator=generator)  # fmt: skip
+    measured["equivariance_error"] = equivariance_error(_LearnedPart(model), get_group(f"SE{dim}"), q0[:k].to(device),
+                                                        p0[:k].to(device), few, n_elements=4, generator=generator,
+                                                        energy_scale=scale[:k].to(device))  # fmt: skip
     context = _report.Context(str(resolve_checkpoint(checkpoint)), str(data), info.attrs, config, state, seed)
     metrics = _report.metrics_json(context, test.t, test.z, measured, time.perf_counter() - start)
     if system is None:

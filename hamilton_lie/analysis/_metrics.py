@@ -76,8 +76,15 @@ def trajectory_energy(hamiltonian: EnergyFunction, z: torch.Tensor, params: dict
     return torch.cat(out).reshape(batch, time)
 
 
-def energy_drift(hamiltonian: EnergyFunction, z: torch.Tensor, params: dict, chunk: int = 4096) -> torch.Tensor:
-    """|H(z(t)) - H(z(0))| / |H(z(0))| along each trajectory.
+def energy_drift(
+    hamiltonian: EnergyFunction, z: torch.Tensor, params: dict, chunk: int = 4096, scale: torch.Tensor | None = None
+) -> torch.Tensor:
+    """|H(z(t)) - H(z(0))| / scale along each trajectory.
+
+    The scale that makes drifts comparable across systems is the size of the energies being exchanged,
+    T(0) + |V(0)| (what :func:`energy_scale` computes and ``evaluate`` uses, the data files' scale too):
+    for bound gravity and charges H(0) itself can be close to zero, and a drift relative to it says
+    nothing. Without ``scale``, |H(z(0))|.
 
     Arguments:
         hamiltonian: ``H(q, p, params) -> (batch,)``: the true system's ``hamiltonian`` (for the drift of
@@ -85,13 +92,22 @@ def energy_drift(hamiltonian: EnergyFunction, z: torch.Tensor, params: dict, chu
         z: ``(batch, time, 2, n_bodies, dim)``.
         params: name -> ``(batch, n_bodies)``.
         chunk: states evaluated at a time (bounds memory for large models).
+        scale: ``(batch,)`` each trajectory's energy scale; None: |H(z(0))|.
 
     Returns:
         ``(batch, time)``, zero at t = 0.
     """
     with torch.no_grad():
         H = trajectory_energy(hamiltonian, z, params, chunk).double()
-    return (H - H[:, :1]).abs() / H[:, :1].abs().clamp_min(torch.finfo(torch.float64).tiny)
+    scale = H[:, 0].abs() if scale is None else scale.to(dtype=torch.float64, device=H.device)
+    return (H - H[:, :1]).abs() / scale.clamp_min(torch.finfo(torch.float64).tiny).unsqueeze(-1)
+
+
+def energy_scale(kinetic: torch.Tensor, potential: torch.Tensor) -> torch.Tensor:
+    """T + |V|, the scale of :func:`energy_drift`: ``(batch,)`` from the kinetic and potential energies
+    ``(batch,)`` at t = 0. It equals |H| where V >= 0 (springs) and stays away from zero where H
+    does not (bound gravity and charges)."""
+    return kinetic.double() + potential.double().abs()
 
 
 def momentum_drift(z: torch.Tensor) -> dict[str, torch.Tensor]:

@@ -72,11 +72,13 @@ def metrics_json(context: Context, t: torch.Tensor, z_true: torch.Tensor, measur
         "chunk_len": context.config.data.chunk_len,
         "rollout_mse": mse(measured["z_pred"], z_true),
         "rollout_rel_error": summary(measured["rollout_rel_error"]),
+        "energy_scale": "T(0) + |V(0)| of the true initial state",
         "energy_drift": {name: summary(v) for name, v in drift.items()},
         "energy_drift_last": {name: float(v[:, -1].median()) for name, v in drift.items()},
         "momentum_drift": {name: summary(v) for name, v in measured["momentum_drift"].items()},
         "equivariance_error": {
             "group": f"SE{dim}",
+            "of": "energy: |H(g x) - H(x)| / (T(0) + |V(0)|); vector field: that of the learned part of H",
             "n_systems": equiv["energy"].shape[1],
             "energy": _stats(equiv["energy"]),
             "vector_field": _stats(equiv["vector_field"]),
@@ -100,7 +102,7 @@ def metrics_json(context: Context, t: torch.Tensor, z_true: torch.Tensor, measur
 
 def summary_row(metrics: dict) -> dict:
     """The headline numbers of one evaluation: test MSE, energy drift at the last rollout time, rotation
-    robustness ratio, and the energy's SE(d) invariance error."""
+    robustness ratio, and the SE(d) invariance error of H on the scale T(0) + |V(0)|."""
     return {
         "test MSE": metrics["mse"],
         f"rollout error t={metrics['t'][-1]:.3g}": metrics["rollout_rel_error"]["geomean"][-1],

@@ -43,5 +43,7 @@ def hamiltonian_vector_field(
     with torch.enable_grad():
         q = q if q.requires_grad else q.detach().requires_grad_(True)
         p = p if p.requires_grad else p.detach().requires_grad_(True)
-        dh_dq, dh_dp = torch.autograd.grad(hamiltonian(q, p, params, **extra).sum(), (q, p), create_graph=create_graph)
+        # a potential alone (a model's learned part) does not depend on p: its dH/dp is zero, not an error
+        dh_dq, dh_dp = torch.autograd.grad(hamiltonian(q, p, params, **extra).sum(), (q, p), create_graph=create_graph,
+                                           allow_unused=True, materialize_grads=True)  # fmt: skip
     return dh_dp, -dh_dq

@@ -35,16 +35,24 @@ class EnergyModel(nn.Module):
         dim: the dimension of the space the bodies move in (2 or 3).
         scalar_features: names of the per-body parameters fed to the network, e.g. ``("masses", "k")``.
         energy: ``"potential"`` (needs ``masses`` among the scalar features) or ``"full"``.
+        output_scale: multiplies the network's output (1: the references' models). A freshly
+            initialised network's output and its gradients are of order 1, and Adam moves each weight
+            by about the learning rate per step, so energies with steep gradients (springs: |grad V| of
+            order 10 to 100) take many steps to reach; a scale near their size starts learning the
+            forces sooner.
     """
 
-    def __init__(self, dim: int, scalar_features: tuple[str, ...], energy: str):
+    def __init__(self, dim: int, scalar_features: tuple[str, ...], energy: str, output_scale: float = 1.0):
         super().__init__()
         scalar_features = tuple(scalar_features)
         if energy not in ENERGY_HEADS:
             raise ValueError(f"energy must be one of {ENERGY_HEADS}, got {energy!r}")
         if energy == "potential" and "masses" not in scalar_features:
             raise ValueError("energy='potential' adds sum |p|^2 / 2m, so scalar_features must include 'masses'")
+        if not output_scale > 0:
+            raise ValueError(f"output_scale must be positive, got {output_scale!r}")
         self.dim, self.scalar_features, self.energy = dim, scalar_features, energy
+        self.output_scale = float(output_scale)
 
     @property
     def separable(self) -> bool:
@@ -52,7 +60,8 @@ class EnergyModel(nn.Module):
         return self.energy == "potential"
 
     def network(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
-        """The learned part, ``(B,)``: V(q) with the potential head, H(q, p) with the full one."""
+        """The learned part before ``output_scale``, ``(B,)``: V(q) with the potential head, H(q, p) with
+        the full one."""
         raise NotImplementedError
 
     def forward(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
@@ -62,11 +71,17 @@ class EnergyModel(nn.Module):
         Raises:
             ValueError: for shapes, dtypes or devices that do not fit, naming what was expected.
         """
-        self.check_inputs(q, p, params)
-        out = self.network(q, p, params, mask, generator)
+        out = self.learned_energy(q, p, params, mask, generator)
         if self.energy == "potential":
             out = out + kinetic_energy(p, params["masses"], mask)
         return out
+
+    def learned_energy(self, q, p, params, mask=None, generator=None) -> torch.Tensor:
+        """The learned part of H, ``(B,)``: ``output_scale`` times the network's output, which is V(q) with
+        the potential head (H without the exact kinetic term) and all of H with the full one. Arguments
+        and checks as :meth:`forward`."""
+        self.check_inputs(q, p, params)
+        return self.output_scale * self.network(q, p, params, mask, generator)
 
     def check_inputs(self, q: torch.Tensor, p: torch.Tensor, params: dict) -> None:
         """Raise ``ValueError`` naming expected and received shapes, dtypes and devices."""

@@ -127,6 +127,7 @@ class GAAttention(EnergyModel):
         rank: tuples of 2 (pairs, O(N^2)) or 3 bodies (triples, O(N^3)), in every layer.
         reflections: invariant under reflections too (squared pseudoscalars) or only proper rotations.
         energy: ``"full"`` (momenta enter the products) or ``"potential"`` (V(q) + sum |p|^2 / 2m).
+        output_scale: multiplies the network's output (see :class:`EnergyModel`).
 
     Raises:
         ValueError: for a bad option, or inputs that do not fit (naming expected and received shapes).
@@ -142,12 +143,13 @@ class GAAttention(EnergyModel):
         rank: int = 2,
         reflections: bool = True,
         energy: str = "full",
+        output_scale: float = 1.0,
     ):
         if dim not in (2, 3):
             raise ValueError(f"dim must be 2 or 3, got {dim}")
         if rank not in (2, 3):
             raise ValueError(f"rank must be 2 or 3, got {rank}")
-        super().__init__(dim, scalar_features, energy)
+        super().__init__(dim, scalar_features, energy, output_scale)
         if dim_hidden % num_heads:
             raise ValueError(f"dim_hidden ({dim_hidden}) must be divisible by num_heads ({num_heads})")
         self.rank, self.reflections = rank, reflections

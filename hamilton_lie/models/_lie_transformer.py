@@ -99,10 +99,7 @@ class LieTransformer(EnergyModel):
             them by O(pair_range / |v|) instead of O(1). None (the reference): raw displacements.
             On the spring benchmark, with ``pair_distance`` and product logits, 3 lowered T(2)'s 5-step
             test MSE at n_train 400 from 1.1e-4 to 1.9e-5 (median over seeds; benchmarks/README.md).
-        output_scale: multiplies the network's output (1: the reference). A freshly initialised
-            network's output and its gradients are of order 1, and Adam moves each weight by about the
-            learning rate per step, so energies with steep gradients (springs: |grad V| of order 10 to
-            100) take many steps to reach; a scale near their size starts learning the forces sooner.
+        output_scale: see :class:`EnergyModel`.
         fused_kernels: evaluate the location kernels (and their first and second derivatives), the
             per-head attention products and LayerNorm's second derivative with vectorised C++ loops
             on CPU float tensors (compiled on first use, cached): faster and far leaner than
@@ -140,7 +137,7 @@ class LieTransformer(EnergyModel):
         output_scale: float = 1.0,
         fused_kernels: bool = True,
     ):
-        super().__init__(group.dim, scalar_features, energy)
+        super().__init__(group.dim, scalar_features, energy, output_scale)
         attention = attention_kind(attention)
         if lift_samples is not None and (isinstance(lift_samples, bool) or not isinstance(lift_samples, int)
                                          or lift_samples < 1):  # fmt: skip
@@ -152,7 +149,6 @@ class LieTransformer(EnergyModel):
         self.group = group
         self.lift_samples = lifted
         self.attention = attention
-        self.output_scale = float(output_scale)
         self.pair_distance = bool(pair_distance)
         if pair_range is not None and (group.rotations or not group.translations):
             raise ValueError(
@@ -258,4 +254,4 @@ class LieTransformer(EnergyModel):
         f = self.embed(tokens.features)
         for block in self.blocks:
             f = block(f, pairs, index, nbhd_mask)
-        return self.output_scale * self.readout(masked_mean(f, tokens.mask)).squeeze(-1)
+        return self.readout(masked_mean(f, tokens.mask)).squeeze(-1)

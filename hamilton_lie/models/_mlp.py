@@ -16,6 +16,7 @@ class MLPHamiltonian(EnergyModel):
         scalar_features: per-body parameters fed to the network, e.g. ``("masses", "k")``.
         hidden: width of the hidden layers (default 256); num_layers: hidden layers (default 3).
         energy: ``"potential"`` (V from q and scalars, plus the analytic kinetic term) or ``"full"``.
+        output_scale: multiplies the network's output (see :class:`EnergyModel`).
     """
 
     def __init__(
@@ -26,8 +27,9 @@ class MLPHamiltonian(EnergyModel):
         hidden: int = 256,
         num_layers: int = 3,
         energy: str = "full",
+        output_scale: float = 1.0,
     ):
-        super().__init__(dim, scalar_features, energy)
+        super().__init__(dim, scalar_features, energy, output_scale)
         self.n_bodies = n_bodies
         per_body = dim * (2 if energy == "full" else 1) + len(self.scalar_features)
         self.net = mlp([n_bodies * per_body, *[hidden] * num_layers, 1])

@@ -47,10 +47,20 @@ def _close(new, old, path=""):
         assert new == old, (path, new, old)
 
 
+# metrics whose definition changed since 0.1.0: the learned H's drift is now relative to the true T(0) + |V(0)|
+# (was |H_learned(0)|), and the group error is taken on the learned part of H (was all of H)
+REDEFINED = (("energy_drift_last", "learned"), ("equivariance_error",))
+
+
 def test_the_checkpoint_evaluates_as_it_did(fixture):
     metrics, _ = evaluate(fixture / "run", fixture / "tiny.h5", rollout_steps=10, seed=0)
     expected = json.loads((fixture / "expected.json").read_text())
     assert metrics["epoch"] == expected.pop("best_epoch") and metrics["step"] <= expected.pop("train_steps")
+    for *parents, key in REDEFINED:
+        table = expected
+        for parent in parents:
+            table = table[parent]
+        del table[key]
     _close(metrics, expected)
 
 

@@ -69,6 +69,25 @@ def test_energy_drift_sees_a_wrong_trajectory():
     assert drift[:, :2].max() < 1e-12
 
 
+def test_energy_drift_on_the_scale_of_the_energies_exchanged():
+    """Bound gravity: H(0) is a small difference of T and V, so a drift relative to |H(0)| is inflated
+    by (T + |V|) / |H|; on the scale T(0) + |V(0)| it is the change of H over the energies in play."""
+    system = GravitySystem(4, 2)
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(3, generator=g)
+    q, p = system.sample_state(params, generator=g)
+    z = to_z(torch.stack([q, q], 1), torch.stack([p, 1.01 * p], 1))  # the second state: momenta 1% larger
+    kinetic, potential = system.kinetic(p, params), system.potential(q, params)
+    scale = analysis.energy_scale(kinetic, potential)
+    assert torch.allclose(scale, kinetic + potential.abs(), rtol=0, atol=0)
+    change = 0.0201 * kinetic  # (1.01^2 - 1) T
+    drift = analysis.energy_drift(system.hamiltonian, z, params, scale=scale)
+    assert torch.allclose(drift[:, 1], change / scale, rtol=1e-10)
+    unscaled = analysis.energy_drift(system.hamiltonian, z, params)
+    assert torch.allclose(unscaled[:, 1], change / (kinetic + potential).abs(), rtol=1e-10)
+    assert (unscaled[:, 1] > drift[:, 1]).all()  # |H| < T + |V| when V < 0 < H
+
+
 def test_energy_drift_along_its_own_rollout_measures_the_integrator():
     """Any H is conserved by its own exact flow, so the drift of H along its RK4 rollout is RK4's error
     and falls as h^4. (An untrained network is too close to linear over the data's range for RK4 to

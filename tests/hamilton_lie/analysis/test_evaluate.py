@@ -7,10 +7,12 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from hamilton_lie import generate_dataset, load_config, plotting, train
-from hamilton_lie.analysis import evaluate, format_metrics
+from hamilton_lie import check_dataset, generate_dataset, groups, load_config, plotting, train
+from hamilton_lie.analysis import TestSet, equivariance_error, evaluate, format_metrics, load_trained
+from hamilton_lie.analysis._evaluate import N_EXAMPLES
 from hamilton_lie.cli import main
 from hamilton_lie.data import TrajectoryDataset, parse_recipe
+from simulators import SpringSystem, random_rotations
 
 # the demo's oriented spring data (12x wider along x than along y), fewer systems
 ORIENTED = """
@@ -105,6 +107,33 @@ def test_rotation_robustness_separates_t2_from_exact_invariance(t2_run, oriented
     assert metrics["mse"] < 0.01  # it did learn the unrotated systems (untrained: ~0.2)
     assert metrics["rotation_robustness"]["ratio"] > 1.5, metrics["rotation_robustness"]["ratio"]
     assert metrics["equivariance_error"]["energy"]["median"] > 1e-4
+
+
+def test_group_errors_and_drift_on_the_physical_scale(t2_run, oriented_h5):
+    """H's SE(2) error is |H(g x) - H(x)| over the true T(0) + |V(0)| (a learned potential's constant is
+    arbitrary), the vector field's is that of the network's V alone (the exact kinetic term is
+    equivariant and would dilute it), on the elements evaluate draws; both drifts share that scale."""
+    n = N_EXAMPLES  # the examples then hold the learned H along every rollout
+    metrics, examples = evaluate(t2_run, oriented_h5, rollout_steps=5, n_trajectories=n)
+    model = load_trained(t2_run, check_dataset(oriented_h5).attrs)[0].double()
+    test = TestSet.read(oriented_h5, n, 5)
+    q0, p0 = test.z[:, 0, 0], test.z[:, 0, 1]
+    system = SpringSystem(6, 2)
+    scale = system.kinetic(p0, test.params) + system.potential(q0, test.params)
+    errors = {}
+    for name, energy in {"learned": model.learned_energy, "whole": model}.items():
+        g = torch.Generator().manual_seed(0)
+        random_rotations((n,), 2, g, dtype=torch.float64)  # evaluate's rotations come first from its generator
+        errors[name] = equivariance_error(energy, groups.SE2(), q0, p0, test.params, 4, g, energy_scale=scale)
+    reported = metrics["equivariance_error"]
+    assert reported["energy"]["median"] == pytest.approx(float(errors["learned"]["energy"].median()), rel=1e-9)
+    assert reported["vector_field"]["median"] == pytest.approx(float(errors["learned"]["vector_field"].median()), rel=1e-9)
+    # the same energy change either way (the kinetic term cancels); the whole field is diluted by p / m
+    torch.testing.assert_close(errors["whole"]["energy"], errors["learned"]["energy"], rtol=1e-9, atol=0)
+    assert (errors["whole"]["vector_field"] < errors["learned"]["vector_field"]).all()
+    learned_h = torch.as_tensor(examples["energy_learned"])
+    drift = (learned_h[:, -1] - learned_h[:, 0]).abs() / scale
+    assert metrics["energy_drift"]["learned"]["median"][-1] == pytest.approx(float(drift.quantile(0.5)), rel=1e-12)
 
 
 def test_plot_writes_every_figure(mlp_run, oriented_h5, tmp_path, capsys):

@@ -5,7 +5,7 @@ PY := .venv/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP := .venv/.installed
 
-.PHONY: demo test test-all bench lint clean
+.PHONY: demo test test-all docs bench lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv .venv
@@ -22,6 +22,12 @@ test: $(STAMP)
 
 test-all: $(STAMP)
 	$(PY) -m pytest -q -m "slow or not slow"
+
+# the site, with the notebooks executed at the tiny scale (their outputs are shown on their pages)
+docs: $(STAMP)
+	HAMILTON_LIE_DOCS_EXECUTE=true HAMILTON_LIE_SCALE=tiny HAMILTON_LIE_NOTEBOOK_OUT=build/notebooks \
+		NO_MKDOCS_2_WARNING=1 .venv/bin/mkdocs build --strict
+	@echo "site: build/site/index.html"
 
 bench: $(STAMP)
 	$(PY) benchmarks/simulate.py

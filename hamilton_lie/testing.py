@@ -19,6 +19,9 @@ import torch
 from .analysis import group_errors
 from .groups import Element, Group
 
+__all__ = ["DEFAULT_TOLERANCE", "assert_equivariant"]
+
+#: relative tolerance of :func:`assert_equivariant` per dtype, when none is given
 DEFAULT_TOLERANCE = {torch.float64: 1e-9, torch.float32: 1e-3, torch.float16: 1e-2, torch.bfloat16: 3e-2}
 
 

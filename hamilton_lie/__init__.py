@@ -45,6 +45,7 @@ _WHERE = {
     "train": ".training",
     # evaluation
     "evaluate": ".analysis",
+    "load_trained": ".analysis",
     "format_metrics": ".analysis",
     "write_evaluation": ".analysis",
     # errors
@@ -68,6 +69,7 @@ if TYPE_CHECKING:  # what the lazy names are, for type checkers and editors
     from ._errors import HamiltonLieError as HamiltonLieError
     from .analysis import evaluate as evaluate
     from .analysis import format_metrics as format_metrics
+    from .analysis import load_trained as load_trained
     from .analysis import write_evaluation as write_evaluation
     from .data import TrajectoryDataset as TrajectoryDataset
     from .data import check_dataset as check_dataset

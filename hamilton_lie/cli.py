@@ -14,6 +14,7 @@ import math
 import os
 import shutil
 import signal
+import statistics
 import sys
 import threading
 from pathlib import Path
@@ -24,7 +25,8 @@ from ._presets import preset_names
 
 DEMO_RECIPE = Path("datasets/demo.toml")
 DEMO_DIR = Path("runs/demo")
-DEMO_MODELS = {"se2": "demo-se2", "mlp": "demo-mlp"}  # run folder name -> preset
+# run folder name -> preset: the exactly invariant model, translations only, no symmetry
+DEMO_MODELS = {"gaattention": "demo-gaattention", "t2": "demo-t2", "mlp": "demo-mlp"}
 
 
 class _Bar:
@@ -188,10 +190,10 @@ def _plot(args) -> None:
 
 
 def _demo(args) -> None:
-    """Generate, train both demo models, evaluate them, draw the figures and print the summary table.
+    """Generate, train the demo models (for each seed), evaluate them, draw the figures and print the summary.
 
     The demo owns ``out_dir``: its earlier runs there are replaced."""
-    from .analysis import evaluate, format_metrics, write_evaluation
+    from .analysis import evaluate, format_metrics, format_rows, summary_row, write_evaluation
     from .plotting import write_figures
     from .training import load_config
 
@@ -200,24 +202,38 @@ def _demo(args) -> None:
     out_dir = args.out_dir
     data = _generate(args.recipe, out_dir / f"{args.recipe.stem}.h5", args.device, force=True)
     _info(data)
-    runs = {}
-    for name, preset in DEMO_MODELS.items():
-        run_dir = out_dir / name
-        if run_dir.exists():
-            shutil.rmtree(run_dir)
-        overrides = [f"data.path={data}", f"train.out={run_dir}", f"train.device={args.device}"]
-        overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
-        result, _ = _train(load_config(preset, overrides))
-        print(
-            f"{name}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.0f} s, "
-            f"best validation MSE {result.best_val_mse:.3e}"
-        )
-        with _Bar(f"evaluate {name}", "system") as bar:
-            metrics, examples = evaluate(run_dir, data, rollout_steps=None, device=args.device, progress=bar.update)
-        write_evaluation(run_dir, metrics, examples)
-        runs[f"{name} ({preset})"] = metrics
+    seeds = list(dict.fromkeys(args.seeds))
+    runs: dict[str, dict[int, dict]] = {name: {} for name in DEMO_MODELS}
+    for seed in seeds:
+        for name, preset in DEMO_MODELS.items():
+            run_dir = out_dir / (name if seed == seeds[0] else f"{name}-seed{seed}")
+            if run_dir.exists():
+                shutil.rmtree(run_dir)
+            overrides = [f"data.path={data}", f"train.out={run_dir}", f"train.device={args.device}", f"train.seed={seed}"]
+            overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
+            result, _ = _train(load_config(preset, overrides))
+            print(
+                f"{run_dir.name}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.0f} s, "
+                f"best validation MSE {result.best_val_mse:.3e}"
+            )
+            with _Bar(f"evaluate {run_dir.name}", "system") as bar:
+                metrics, examples = evaluate(run_dir, data, rollout_steps=None, device=args.device, progress=bar.update)
+            write_evaluation(run_dir, metrics, examples)
+            runs[name][seed] = metrics
     figures = write_figures([out_dir / name for name in DEMO_MODELS], out_dir / "figures")
-    table = format_metrics(runs, markdown=True)
+    first = {f"{name} ({DEMO_MODELS[name]})": by_seed[seeds[0]] for name, by_seed in runs.items()}
+    table = format_metrics(first, markdown=True)
+    if len(seeds) > 1:  # median over seeds, and the smallest and largest value
+        rows = {}
+        for name, by_seed in runs.items():
+            per_seed = [summary_row(m) for m in by_seed.values()]
+            rows[f"{name} ({DEMO_MODELS[name]})"] = {
+                column: statistics.median(r[column] for r in per_seed) for column in per_seed[0]
+            }
+            rows[f"{name}: min - max"] = {
+                column: (min(r[column] for r in per_seed), max(r[column] for r in per_seed)) for column in per_seed[0]
+            }
+        table = f"seed {seeds[0]}:\n\n{table}\n\nmedian over seeds {seeds}:\n\n{format_rows(rows, markdown=True)}"
     (out_dir / "summary.md").write_text(table + "\n")
     print(f"\nfigures: {', '.join(str(p) for p in figures)}\n")
     print(table)
@@ -279,12 +295,18 @@ def build_parser() -> argparse.ArgumentParser:
     pl.add_argument("--pdf", action="store_true", help="also write PDF")
 
     demo = sub.add_parser(
-        "demo", help="end to end: generate spring data, train SE(2) LieTransformer and MLP-HNN, evaluate, plot"
+        "demo",
+        help="end to end: generate oriented spring data, train an exactly invariant model (GA attention), a T(2) "
+        "LieTransformer and an MLP-HNN, evaluate, plot",
     )
     demo.add_argument("--recipe", type=Path, default=DEMO_RECIPE)
     demo.add_argument("--out-dir", type=Path, default=DEMO_DIR)
     demo.add_argument("--device", default="cpu")
-    demo.add_argument("--epochs", type=int, help="override both models' epochs (for a quicker look)")
+    demo.add_argument("--epochs", type=int, help="override every model's epochs (for a quicker look)")
+    demo.add_argument(
+        "--seeds", type=int, nargs="+", default=[0], help="train every model once per seed; the summary gives the "
+        "median over seeds (default: 0)"
+    )
     return parser
 
 

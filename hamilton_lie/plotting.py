@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import NullFormatter, ScalarFormatter
 
 from ._errors import first_line
 
@@ -35,6 +36,7 @@ __all__ = [
     "load_run",
     "plot_energy_drift",
     "plot_momentum_drift",
+    "plot_overview",
     "plot_rollout_error",
     "plot_rotation_robustness",
     "plot_trajectories",
@@ -126,7 +128,7 @@ def plot_energy_drift(runs: Mapping[str, Mapping]) -> Figure:
     Arguments:
         runs: ``{label: metrics}`` with ``metrics["energy_drift"]["true"|"learned"]`` summaries.
     """
-    drift = "|H(t) - H(0)| / |H(0)|"
+    drift = "|H(t) - H(0)| / (T(0) + |V(0)|)"
     return _panels(runs, "energy_drift", [("true", drift, "true H along predicted rollouts"),
                                           ("learned", drift, "learned H along its own rollouts")])  # fmt: skip
 
@@ -160,6 +162,33 @@ def plot_rotation_robustness(runs: Mapping[str, Mapping]) -> Figure:
     _finish(axes[0], "rotation angle (degrees)", "error rotated / error original", "per test system")
     axes[0].set_xlim(0, 180)
     _finish(axes[1], TIME, "geometric-mean error ratio", "over time")
+    return fig
+
+
+def plot_overview(runs: Mapping[str, Mapping]) -> Figure:
+    """The comparison at a glance, one panel each: rollout error against time, the true H's drift along
+    the predicted rollouts, and each test system's error ratio when rotated, against the rotation angle.
+
+    Arguments:
+        runs: ``{label: metrics}`` of evaluations on the same data (the true H must be known).
+    """
+    runs = _runs(runs)
+    fig, axes = _figure(3, height=3.4, width=WIDTH * 1.4)
+    for (label, m), colour in zip(runs.items(), _colours(len(runs)), strict=True):
+        _band(axes[0], m["t"], m["rollout_rel_error"], label, colour)
+        if "true" in m["energy_drift"]:
+            _band(axes[1], m["t"], m["energy_drift"]["true"], label, colour)
+        r = m["rotation_robustness"]
+        ratio = _positive(r["error_rotated"]) / _positive(r["error_original"])
+        axes[2].scatter(np.degrees(r["angles"]), ratio, s=10, color=colour, alpha=0.7, label=f"{label} ({r['ratio']:.2f})")
+    _finish(axes[0], TIME, "relative state error", "rollout error (median, 25-75%)")
+    _finish(axes[1], TIME, "|H(t) - H(0)| / (T(0) + |V(0)|)", "true energy along the rollouts")
+    axes[2].axhline(1.0, color="0.4", linewidth=0.8, linestyle="--")
+    _finish(axes[2], "rotation angle of the test system (degrees)", "error rotated / error original",
+            "turned test systems (overall ratio)")  # fmt: skip
+    axes[2].set_xlim(0, 180)
+    axes[2].yaxis.set_major_formatter(ScalarFormatter())  # ratios near 1 read better as 0.8, 1, 2 than 10^0
+    axes[2].yaxis.set_minor_formatter(NullFormatter())
     return fig
 
 
@@ -269,7 +298,8 @@ def write_figures(
 ) -> list[Path]:
     """Draw every figure for one or more run folders (runs side by side) into ``out``.
 
-    Writes ``rollout_error``, ``energy``, ``momentum``, ``rotation`` (from each run's metrics.json),
+    Writes ``rollout_error``, ``energy``, ``momentum``, ``rotation`` (from each run's metrics.json; and
+    ``overview`` for several runs),
     ``trajectories_<run>`` (from rollouts.npz) and ``training`` (from metrics.jsonl), in each format.
 
     Raises:
@@ -290,6 +320,8 @@ def write_figures(
     if evaluated:
         figures.update(rollout_error=plot_rollout_error(evaluated), energy=plot_energy_drift(evaluated),
                        momentum=plot_momentum_drift(evaluated), rotation=plot_rotation_robustness(evaluated))  # fmt: skip
+        if len(evaluated) > 1:
+            figures["overview"] = plot_overview(evaluated)
     for n, r in zip(names, runs, strict=True):
         if r["examples"] is not None:
             figures[f"trajectories_{Path(n).name}"] = plot_trajectories(r["examples"], label=f"predicted ({n})")

@@ -39,7 +39,7 @@ from ._metrics import (
     rollout_rel_error,
     trajectory_energy,
 )
-from ._report import format_metrics, summary_row, write_evaluation
+from ._report import format_metrics, format_rows, summary_row, write_evaluation
 from ._robustness import RolloutFunction, RotationRobustness, rotation_angle, rotation_robustness
 
 __all__ = [
@@ -51,6 +51,7 @@ __all__ = [
     "equivariance_error",
     "evaluate",
     "format_metrics",
+    "format_rows",
     "geometric_mean",
     "group_errors",
     "load_trained",

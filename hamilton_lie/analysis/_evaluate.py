@@ -36,6 +36,7 @@ from ..dynamics import HamiltonianDynamics, to_z
 from ..groups import get_group
 from ..models import kinetic_energy
 from ..training import (
+    DTYPES,
     Config,
     build_model,
     data_identity,
@@ -54,18 +55,35 @@ from ._robustness import rotation_robustness
 N_EXAMPLES = 8
 
 
-def load_trained(checkpoint: str | Path, attrs: dict, device="cpu") -> tuple[torch.nn.Module, Config, dict]:
-    """The model of a checkpoint, built for a dataset with root attributes ``attrs``, in eval mode.
+def load_trained(
+    checkpoint: str | Path, data: str | Path | dict | None = None, device="cpu", dtype: str | torch.dtype | None = None
+) -> tuple[torch.nn.Module, Config, dict]:
+    """The model of a trained run, ready for rollouts: built for a dataset, in eval mode, on ``device``.
+
+    Arguments:
+        checkpoint: a ``.pt`` file or a run folder (its ``best.pt``).
+        data: the dataset the model will be used on (a file, or its root attributes as
+            ``check_dataset(...).attrs``); None: the run's own training data (``config.data.path``).
+            It must hold the system, body count and dimension the model was trained on.
+        device: where the model goes.
+        dtype: ``"float32"``, ``"float64"`` or a torch dtype to cast the model to (then it takes inputs of
+            that dtype, e.g. float64 data as read); None: the training dtype.
+
+    Returns:
+        ``(model, config, state)``: the model, its training :class:`~hamilton_lie.training.Config` (its
+        ``train.method`` and ``train.substeps`` are the solver it was trained with) and the checkpoint's
+        other entries (``step``, ``epoch``, ...).
 
     Raises:
-        HamiltonLieError: an unreadable checkpoint, one without its config, or one whose model does not
-            fit the data (ConfigError).
+        HamiltonLieError: an unreadable checkpoint, one without its config, data it was not trained on, or
+            a model that does not fit the data (ConfigError).
     """
     path = resolve_checkpoint(checkpoint)
     state = load_checkpoint(path)
     if "config" not in state:
         raise HamiltonLieError(f"{path}: the checkpoint does not record its training config")
     config = parse_config(state["config"], source=str(path))
+    attrs = data if isinstance(data, dict) else check_dataset(config.data.path if data is None else data).attrs
     trained_on, given = state.get("data"), data_identity(attrs)
     if trained_on is not None and trained_on != given:
         raise HamiltonLieError(
@@ -76,7 +94,11 @@ def load_trained(checkpoint: str | Path, attrs: dict, device="cpu") -> tuple[tor
         model.load_state_dict(state["model"])
     except RuntimeError as e:
         raise HamiltonLieError(f"{path}: weights do not fit the configured model: {first_line(e)}") from None
-    return model.to(device=device, dtype=config.train.torch_dtype).eval(), config, state
+    if isinstance(dtype, str):
+        if dtype not in DTYPES:
+            raise HamiltonLieError(f"dtype must be one of {sorted(DTYPES)}, got {dtype!r}")
+        dtype = DTYPES[dtype]
+    return model.to(device=device, dtype=dtype or config.train.torch_dtype).eval(), config, state
 
 
 @dataclass(frozen=True)

@@ -123,9 +123,23 @@ def format_metrics(metrics: dict | dict[str, dict], markdown: bool = False) -> s
         for name, b in metrics.get("baselines", {}).items():
             rows[name.replace("_", " ")] = {c: None for c in columns} | {
                 columns[0]: b["mse"], columns[1]: b["rollout_rel_error"]["geomean"][-1]}  # fmt: skip
+    return format_rows(rows, markdown)
+
+
+def _cell(value) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, tuple):  # a range
+        return " - ".join(_cell(v) for v in value)
+    return "n/a" if math.isnan(value) else f"{value:.3g}"
+
+
+def format_rows(rows: dict[str, dict], markdown: bool = False) -> str:
+    """A table of ``{label: {column: value}}`` (the columns of the first row), values to three significant
+    digits: None is "-", NaN "n/a", a pair ``(low, high)`` a range. Markdown, or aligned plain text."""
+    columns = list(next(iter(rows.values())))
     header = ["run", *columns]
-    body = [[label, *("-" if v is None else "n/a" if math.isnan(v) else f"{v:.3g}" for v in row.values())]
-            for label, row in rows.items()]  # fmt: skip
+    body = [[label, *(_cell(row[c]) for c in columns)] for label, row in rows.items()]
     if markdown:
         lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
         return "\n".join(lines + ["| " + " | ".join(r) + " |" for r in body])

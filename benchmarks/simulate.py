@@ -30,7 +30,7 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, sync, write_results  # noqa: E402
 
 from hamilton_lie import load_recipe  # noqa: E402
-from hamilton_lie.data import relative_energy_error  # noqa: E402
+from hamilton_lie.data import recipe_path, relative_energy_error  # noqa: E402
 from simulators import integrate  # noqa: E402
 
 RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
@@ -81,7 +81,7 @@ def _scipy_loop(system, q0, p0, params, t, rtol):
 
 def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> dict:
     """Trajectories per second: batched torch (the recipe's integrator) vs scipy at the same max energy error."""
-    recipe = load_recipe(ROOT / "datasets" / f"{recipe_name}.toml")
+    recipe = load_recipe(recipe_path(recipe_name))
     system = recipe.build_system()
     g = torch.Generator().manual_seed(0)
     params = system.sample_params(n_torch, generator=g)
@@ -145,16 +145,16 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
 def recipe_cost(name: str, quick: bool) -> dict:
     """Generate one recipe in a fresh process: wall seconds, peak memory, size, energy error."""
     with tempfile.TemporaryDirectory() as tmp:
-        recipe_path = ROOT / "datasets" / f"{name}.toml"
+        source = recipe_path(name)
         if quick:
             small = Path(tmp) / f"{name}.toml"
-            small.write_text(_with_splits(recipe_path.read_text(), 20, 5, 5))
-            recipe_path = small
+            small.write_text(_with_splits(source.read_text(), 20, 5, 5))
+            source = small
         out = Path(tmp) / f"{name}.h5"
         code = (
             "import json\n"
             "from hamilton_lie import load_recipe, generate_dataset\n"
-            f"r = generate_dataset(load_recipe({str(recipe_path)!r}), {str(out)!r})\n"
+            f"r = generate_dataset(load_recipe({str(source)!r}), {str(out)!r})\n"
             # VmHWM belongs to this process's memory map; ru_maxrss would carry the parent's over exec
             "peak = [int(l.split()[1]) / 1024 for l in open('/proc/self/status') if l.startswith('VmHWM')][0]\n"
             "print(json.dumps({'seconds': r.seconds, 'peak_mib': peak, 'size_mib': r.size_bytes / 2**20,"
@@ -186,7 +186,7 @@ def lieconv_accuracy(n: int) -> dict:
     against the exact flow from z(t0); reported as the benchmark's MSE (mean over the 24 state
     coordinates and over windows).
     """
-    recipe = load_recipe(ROOT / "datasets" / "springs-2d-lieconv.toml")
+    recipe = load_recipe(recipe_path("springs-2d-lieconv"))
     system = recipe.build_system()
     g = torch.Generator().manual_seed(1)
     params = system.sample_params(n, generator=g)

@@ -12,7 +12,7 @@ Usage:
     (also t2-scaled: T(2) with output_scale 30; t2-distance: that and pair_distance; t2-product:
     that and logits="product"; t2-range: that and pair_range 3; se2-c2: SE(2) with 2 lift samples; ga: GAAttention)
     python benchmarks/springs.py --models t2-range --set model.pair_range=1.5 --tag r1.5   # an ablation
-    python benchmarks/springs.py --quick                  # tiny sizes on datasets/tiny.toml: a smoke test
+    python benchmarks/springs.py --quick                  # tiny sizes on the shipped recipe tiny: a smoke test
     python benchmarks/springs.py --figure                 # redraw docs/springs-data-efficiency.png from the JSON
 
 Prints a table of runs and one of the median over seeds per model and size (what the reference's
@@ -205,7 +205,7 @@ def main() -> None:
     data = args.data
     if args.quick:
         tmp = Path(tempfile.mkdtemp())
-        data = generate_dataset(load_recipe(ROOT / "datasets" / "tiny.toml"), tmp / "tiny.h5").path
+        data = generate_dataset(load_recipe("tiny"), tmp / "tiny.h5").path
         args.runs = tmp / "runs"
         args.n_train = [16]
     elif not data.exists():

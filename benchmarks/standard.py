@@ -37,7 +37,7 @@ sys.path.insert(0, str(ROOT))
 
 from common import markdown_table, recorded, write_results  # noqa: E402
 
-from hamilton_lie.data import generate_dataset, load_recipe, parse_recipe  # noqa: E402
+from hamilton_lie.data import generate_dataset, load_recipe, parse_recipe, recipe_path  # noqa: E402
 from simulators import integrate  # noqa: E402
 
 # recipe -> (original repository option, module path in it, simulator class, constructor options, steps per split)
@@ -66,7 +66,7 @@ def _module(path: Path):
 
 def _scaled(name: str, fraction: float):
     """The recipe with every split scaled by ``fraction`` (at least 2 each)."""
-    recipe = load_recipe(ROOT / "datasets" / f"{name}.toml")
+    recipe = load_recipe(recipe_path(name))
     sizes = [max(2, round(n * fraction)) for _, n in recipe.splits.items()]
     return recipe.with_splits(*sizes)
 
@@ -203,7 +203,7 @@ def main() -> None:
         fraction = 0.001 if args.quick else FRACTION.get(name, 1.0)
         timed, checked = (2, 2) if args.quick else (args.original_trajectories, CHECKED.get(name, 16))
         recipe = _scaled(name, fraction)
-        full = load_recipe(ROOT / "datasets" / f"{name}.toml")
+        full = load_recipe(recipe_path(name))
         with tempfile.TemporaryDirectory() as folder:
             ours = generate_dataset(recipe, Path(folder) / "data.h5")
         count = sum(n for _, n in full.splits.items())

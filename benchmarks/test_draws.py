@@ -33,7 +33,7 @@ from springs import reference_at, spread, test_window_errors  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, generate_dataset, load_recipe  # noqa: E402
 from hamilton_lie.analysis import load_trained  # noqa: E402
-from hamilton_lie.data import parse_recipe  # noqa: E402
+from hamilton_lie.data import parse_recipe, recipe_path  # noqa: E402
 
 
 def draw_path(recipe_path: Path, seed: int, systems: int, cache: Path) -> Path:
@@ -54,7 +54,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+", type=Path, help="run folders (their best.pt) or checkpoints")
     parser.add_argument("--data", type=Path, default=ROOT / "datasets" / "springs-2d-lieconv.h5")
-    parser.add_argument("--recipe", type=Path, default=ROOT / "datasets" / "springs-2d-lieconv.toml")
+    parser.add_argument("--recipe", type=Path, default=recipe_path("springs-2d-lieconv"))
     parser.add_argument("--draws", type=int, default=8, help="fresh test splits, seeds 1..DRAWS")
     parser.add_argument("--systems", type=int, default=2000, help="test systems per draw")
     parser.add_argument("--cache", type=Path, default=ROOT / "datasets" / "test-draws")

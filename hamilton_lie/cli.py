@@ -21,9 +21,9 @@ from pathlib import Path
 
 from ._checks import check_output_folder
 from ._errors import HamiltonLieError, WriteFailed
-from ._presets import preset_names
+from ._presets import preset_names, recipe_names, shipped_recipe
 
-DEMO_RECIPE = Path("datasets/demo.toml")
+DEMO_RECIPE = "demo"  # the shipped recipe
 DEMO_DIR = Path("runs/demo")
 # run folder name -> preset: the exactly invariant model, translations only, no symmetry
 DEMO_MODELS = {"gaattention": "demo-gaattention", "t2": "demo-t2", "mlp": "demo-mlp"}
@@ -60,22 +60,26 @@ class _Bar:
             self.bar.close()
 
 
-def _resolve_recipe(name: str) -> Path:
-    """A recipe path, or a bare name looked up as ``datasets/NAME.toml``."""
+def _resolve_recipe(name: str | Path) -> tuple[Path, Path]:
+    """A recipe file, or the name of a shipped one, and where its dataset goes by default: beside a recipe
+    file, ``datasets/NAME.h5`` (in the current folder) for a shipped recipe, where its presets read it."""
+    shipped = shipped_recipe(name)
+    if shipped is not None:
+        return shipped, Path("datasets", f"{shipped.stem}.h5")
     path = Path(name)
-    if not path.exists() and path.suffix != ".toml" and Path("datasets", f"{name}.toml").exists():
-        return Path("datasets", f"{name}.toml")
-    return path
+    if not path.exists() and path.suffix != ".toml" and len(path.parts) == 1:
+        raise HamiltonLieError(f"{name}: no such recipe file or shipped recipe; shipped recipes are {recipe_names()}")
+    return path, path.with_suffix(".h5")
 
 
-def _generate(recipe_path: Path, out: Path | None, device: str, force: bool) -> Path:
+def _generate(recipe: str | Path, out: Path | None, device: str, force: bool) -> Path:
     from .data import generate_dataset, load_recipe
 
-    recipe = load_recipe(recipe_path)
-    out = out or recipe_path.with_suffix(".h5")
-    total = sum(n for _, n in recipe.splits.items())
+    recipe_path, default_out = _resolve_recipe(recipe)
+    loaded = load_recipe(recipe_path)
+    total = sum(n for _, n in loaded.splits.items())
     with _Bar(f"generate {recipe_path.stem}", "traj", total) as bar:
-        result = generate_dataset(recipe, out, device=device, force=force, progress=bar.update)
+        result = generate_dataset(loaded, out or default_out, device=device, force=force, progress=bar.update)
     print(
         f"wrote {result.path} ({result.size_bytes / 2**20:.1f} MiB, {result.n_trajectories} trajectories, "
         f"{result.seconds:.1f} s, max relative energy error {result.max_rel_energy_error:.2e})"
@@ -197,10 +201,8 @@ def _demo(args) -> None:
     from .plotting import write_figures
     from .training import load_config
 
-    if not args.recipe.exists():
-        raise HamiltonLieError(f"{args.recipe}: demo recipe not found; run from the repository root")
     out_dir = args.out_dir
-    data = _generate(args.recipe, out_dir / f"{args.recipe.stem}.h5", args.device, force=True)
+    data = _generate(args.recipe, out_dir / f"{_resolve_recipe(args.recipe)[0].stem}.h5", args.device, force=True)
     _info(data)
     seeds = list(dict.fromkeys(args.seeds))
     runs: dict[str, dict[int, dict]] = {name: {} for name in DEMO_MODELS}
@@ -255,8 +257,10 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
 
     gen = sub.add_parser("generate", help="simulate a recipe into an HDF5 dataset")
-    gen.add_argument("recipe", help="recipe TOML file, or a name in datasets/ (e.g. tiny)")
-    gen.add_argument("--out", type=Path, help="output file (default: the recipe's path with .h5)")
+    gen.add_argument("recipe", help=f"recipe TOML file, or a shipped recipe: {', '.join(recipe_names())}")
+    gen.add_argument(
+        "--out", type=Path, help="output file (default: beside a recipe file; datasets/NAME.h5 for a shipped one)"
+    )
     gen.add_argument("--device", default="cpu", help="torch device to integrate on (cpu, cuda, cuda:1, ...)")
     gen.add_argument("--force", action="store_true", help="overwrite an existing output file")
 
@@ -299,7 +303,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="end to end: generate oriented spring data, train an exactly invariant model (GA attention), a T(2) "
         "LieTransformer and an MLP-HNN, evaluate, plot",
     )
-    demo.add_argument("--recipe", type=Path, default=DEMO_RECIPE)
+    demo.add_argument("--recipe", default=DEMO_RECIPE, help="a recipe file or shipped recipe (default: demo)")
     demo.add_argument("--out-dir", type=Path, default=DEMO_DIR)
     demo.add_argument("--device", default="cpu")
     demo.add_argument("--epochs", type=int, help="override every model's epochs (for a quicker look)")
@@ -311,7 +315,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 COMMANDS = {
-    "generate": lambda args: _generate(_resolve_recipe(args.recipe), args.out, args.device, args.force),
+    "generate": lambda args: _generate(args.recipe, args.out, args.device, args.force),
     "import": lambda args: _import(args),
     "info": lambda args: _info(args.file),
     "train": _train_command,

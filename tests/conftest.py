@@ -4,6 +4,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from hamilton_lie.data import recipe_path
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
@@ -24,5 +26,5 @@ def tiny_h5(tmp_path_factory) -> Path:
     from hamilton_lie import generate_dataset, load_recipe
 
     out = tmp_path_factory.mktemp("data") / "tiny.h5"
-    generate_dataset(load_recipe(ROOT / "datasets" / "tiny.toml"), out)
+    generate_dataset(load_recipe(recipe_path("tiny")), out)
     return out

@@ -1,10 +1,10 @@
 """Shared lists that the tests parametrise over, and shared checks."""
 
-from pathlib import Path
 
 import torch
 from torch import nn
 
+from hamilton_lie.data import recipe_names
 from hamilton_lie.groups import list_groups
 from hamilton_lie.models import list_models
 from simulators import FixedStep, get_integrator, get_system, list_integrators, list_systems
@@ -64,7 +64,7 @@ def _system_factories() -> dict:
 
 ALL_SYSTEMS = _system_factories()
 
-DATASET_RECIPES = tuple(sorted(p.stem for p in (Path(__file__).resolve().parents[1] / "datasets").glob("*.toml")))
+DATASET_RECIPES = tuple(recipe_names())
 ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")
 
 ALL_GROUPS = tuple(list_groups())

@@ -12,6 +12,8 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import springs  # noqa: E402  (the data-efficiency figure lives with the benchmark that owns its rows)
 
+from hamilton_lie.data import recipe_path
+
 
 @pytest.mark.slow
 @pytest.mark.parametrize(
@@ -84,7 +86,7 @@ def test_test_draws_evaluates_fresh_test_splits(root, tiny_h5, tmp_path):
     out, cache = tmp_path / "draws.json", tmp_path / "cache"
     command = [
         sys.executable, str(root / "benchmarks" / "test_draws.py"), str(run), "--data", str(tiny_h5),
-        "--recipe", str(root / "datasets" / "tiny.toml"), "--draws", "2", "--systems", "6",
+        "--recipe", str(recipe_path("tiny")), "--draws", "2", "--systems", "6",
         "--cache", str(cache), "--out", str(out),
     ]  # fmt: skip
     done = subprocess.run(command, cwd=root, capture_output=True, text=True, timeout=300)

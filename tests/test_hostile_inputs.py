@@ -18,6 +18,7 @@ import torch
 
 from hamilton_lie import load_config, train
 from hamilton_lie.cli import main
+from hamilton_lie.data import recipe_path
 
 TRAIN = "springs-lietransformer-t2"
 SMALL = ["model.dim_hidden=16", "model.num_layers=1", "model.num_heads=2", "train.batch_size=16", "train.epochs=1"]
@@ -196,7 +197,7 @@ def _read_only(folder):
 
 def _recipe(root, tmp_path, edit=lambda s: s, name="r.toml"):
     path = tmp_path / name
-    path.write_text(edit((root / "datasets" / "tiny.toml").read_text()))
+    path.write_text(edit((recipe_path("tiny")).read_text()))
     return path
 
 

@@ -46,7 +46,7 @@ def test_the_walk_through_runs_from_a_user_folder(root, tmp_path):
     error = float(re.search(r"max relative energy error (\S+)\)", out).group(1))
     assert error < 1e-6
     assert "not loaded: --load-system" in _cli(["info", "lj.h5"], tmp_path)
-    _cli(["train", "demo-se2", "--set", "data.path=lj.h5", "--set", 'model.scalar_features=["masses"]',
+    _cli(["train", "demo-t2", "--set", "data.path=lj.h5", "--set", 'model.scalar_features=["masses"]',
           "--set", "train.out=run", "--set", "train.epochs=1", "--set", "train.batch_size=10",
           "--set", "model.dim_hidden=8", "--set", "model.num_layers=1"], tmp_path)  # fmt: skip
     unloaded = _cli(["evaluate", "run", "--rollout-steps", "5"], tmp_path)

@@ -7,6 +7,7 @@ such a file through :func:`write_dataset`, the NRI and EGNN ``.npy`` sets throug
 """
 
 from .._errors import DatasetError, RecipeError
+from .._presets import recipe_names, recipe_path
 from ._dataset import TrajectoryDataset
 from ._generate import GenerateResult, generate_dataset, relative_energy_error
 from ._import import FORMATS, import_dataset
@@ -35,6 +36,8 @@ __all__ = [
     "load_recipe",
     "load_split",
     "parse_recipe",
+    "recipe_names",
+    "recipe_path",
     "relative_energy_error",
     "write_dataset",
 ]

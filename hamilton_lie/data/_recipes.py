@@ -1,7 +1,8 @@
 """Dataset recipes: the TOML files that say how a dataset is generated.
 
 A recipe names the system and its physical settings, the integrator and its step, the sizes of the
-splits and the seed; ``datasets/README.md`` describes each shipped recipe. Parsing is strict (the
+splits and the seed. The shipped recipes live in ``hamilton_lie/data/recipes/`` and load by name
+(``load_recipe("tiny")``); ``datasets/README.md`` holds their data cards. Parsing is strict (the
 toolkit's one TOML loader): an unknown key, a wrong type or a bad value raises :class:`RecipeError`
 naming the file and the key.
 
@@ -35,6 +36,7 @@ from simulators.systems import is_reference, resolve_reference
 
 from .. import _toml
 from .._errors import RecipeError
+from .._presets import recipe_names, shipped_recipe
 from .._toml import NOT_IN_TOML, at_least, one_of, positive, within
 
 COMPRESSIONS = ("none", "lzf", "gzip")
@@ -141,7 +143,10 @@ def parse_recipe(text: str, name: str = "recipe", folder: str | Path = ".") -> R
     return recipe
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read and parse the recipe at ``path``."""
-    path = Path(path)
+def load_recipe(source: str | Path) -> Recipe:
+    """Read and parse a recipe: a TOML file, or the name of a shipped recipe (``"tiny"``, ``"nri-springs"``;
+    :func:`recipe_names` lists them)."""
+    path = shipped_recipe(source) or Path(source)
+    if not path.exists() and path.suffix != ".toml" and len(path.parts) == 1:
+        raise RecipeError(f"{source}: no such recipe file or shipped recipe; shipped recipes are {recipe_names()}")
     return parse_recipe(_toml.read(path, RecipeError, "recipe"), name=str(path), folder=path.parent)

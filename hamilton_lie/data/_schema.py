@@ -49,6 +49,7 @@ import torch
 from simulators import list_systems, system_class
 
 from .._errors import DatasetError, first_line
+from .._presets import recipe_names
 
 SCHEMA_VERSION = 1
 # 1: every array carries a fletcher32 checksum, the time grid too (files without the attribute, minor 0,
@@ -79,9 +80,16 @@ def open_file(path: Path):
     import h5py  # on use: `import hamilton_lie` does not load h5py
 
     if not path.exists():
-        # generate writes NAME.h5 beside its recipe NAME.toml: a recipe there says how to make the file
+        # generate writes NAME.h5 beside a recipe file NAME.toml, and a shipped recipe's to datasets/NAME.h5
         recipe = path.with_suffix(".toml")
-        hint = f"; make it with: hamilton-lie generate {recipe}" if recipe.is_file() else ""
+        if recipe.is_file():
+            hint = f"; make it with: hamilton-lie generate {recipe}"
+        elif path.parent.name == "datasets" and path.stem in recipe_names():
+            hint = f"; make it with: hamilton-lie generate {path.stem}"
+            if path.parent.resolve() != Path("datasets").resolve():  # generate's default is ./datasets/NAME.h5
+                hint += f" --out {path}"
+        else:
+            hint = ""
         raise DatasetError(f"{path}: no such file{hint}")
     try:
         return h5py.File(path, "r")

@@ -106,17 +106,30 @@ def test_info_on_bad_files(tmp_path, capsys, damage, fragment):
     _assert_clean_error(code, err, str(path), fragment)
 
 
-def test_named_recipe_and_exit_code_in_a_real_process(tmp_path, root):
-    """Through the console entry point: a bare name resolves to datasets/NAME.toml; bad input exits 2."""
-    out = tmp_path / "tiny.h5"
-    ok = subprocess.run(
-        [sys.executable, "-m", "hamilton_lie", "generate", "tiny", "--out", str(out)],
-        cwd=root, capture_output=True, text=True,
-    )  # fmt: skip
+def test_shipped_recipes_and_presets_work_from_any_folder(tmp_path):
+    """Through the console entry point, in a folder outside the repository: a shipped recipe's name writes
+    datasets/NAME.h5 there, a preset trains on it, a missing shipped dataset names the command that makes
+    it, and bad input exits 2 with one line."""
+
+    def cli(*args):
+        return subprocess.run([sys.executable, "-m", "hamilton_lie", *args], cwd=tmp_path, capture_output=True, text=True)
+
+    ok = cli("generate", "tiny")
     assert ok.returncode == 0, ok.stderr
-    bad = subprocess.run(
-        [sys.executable, "-m", "hamilton_lie", "info", str(tmp_path / "missing.h5")], capture_output=True, text=True
+    assert (tmp_path / "datasets" / "tiny.h5").is_file()
+    trained = cli("train", "demo-mlp", "--set", "data.path=datasets/tiny.h5", "--set", "train.out=run",
+                  "--set", "train.epochs=1", "--set", "train.batch_size=8")  # fmt: skip
+    assert trained.returncode == 0, trained.stderr
+    assert (tmp_path / "run" / "best.pt").is_file()
+    missing = cli("info", "datasets/springs-2d.h5")
+    assert missing.returncode == 2
+    assert missing.stderr.strip() == (
+        "hamilton-lie: error: datasets/springs-2d.h5: no such file; make it with: hamilton-lie generate springs-2d"
     )
+    unknown = cli("generate", "no-such-recipe")
+    assert unknown.returncode == 2 and len(unknown.stderr.strip().splitlines()) == 1
+    assert "no such recipe file or shipped recipe" in unknown.stderr and "springs-2d" in unknown.stderr
+    bad = cli("info", str(tmp_path / "missing.h5"))
     assert bad.returncode == 2
     assert bad.stderr.strip() == f"hamilton-lie: error: {tmp_path / 'missing.h5'}: no such file"
 

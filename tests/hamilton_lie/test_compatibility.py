@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from hamilton_lie import check_dataset, evaluate, generate_dataset, load_config, load_recipe, load_split, train
+from hamilton_lie.data import recipe_path
 from hamilton_lie.training import ConfigError, load_checkpoint
 
 
@@ -24,7 +25,7 @@ def fixture(root):
 def test_the_dataset_reads_and_regenerates_identically(fixture, root, tmp_path):
     info = check_dataset(fixture / "tiny.h5", full=True)
     assert info.sizes == {"train": 8, "val": 4, "test": 4} and load_split(fixture / "tiny.h5", "test")["q"].shape[0] == 4
-    generate_dataset(load_recipe(root / "datasets" / "tiny.toml").with_splits(8, 4, 4), tmp_path / "again.h5")
+    generate_dataset(load_recipe(recipe_path("tiny")).with_splits(8, 4, 4), tmp_path / "again.h5")
     with h5py.File(fixture / "tiny.h5") as old, h5py.File(tmp_path / "again.h5") as new:
         for split in ("train", "val", "test"):
             for name in ("t", "q", "p", "energy", "params/masses", "params/k"):

@@ -11,7 +11,7 @@ from hamilton_lie import check_dataset, generate_dataset, groups, load_config, p
 from hamilton_lie.analysis import TestSet, equivariance_error, evaluate, format_metrics, load_trained
 from hamilton_lie.analysis._evaluate import N_EXAMPLES
 from hamilton_lie.cli import main
-from hamilton_lie.data import TrajectoryDataset, parse_recipe
+from hamilton_lie.data import TrajectoryDataset, parse_recipe, recipe_path
 from simulators import SpringSystem, random_rotations
 
 # the demo's oriented spring data (12x wider along x than along y), fewer systems
@@ -59,9 +59,10 @@ def t2_run(oriented_h5, tmp_path_factory):
     return _train(
         oriented_h5,
         tmp_path_factory.mktemp("runs") / "t2",
-        "demo-se2",
-        "model.group=T2",
-        "model.lift_samples=1",
+        "demo-t2",
+        "model.output_scale=1.0",
+        "model.pair_distance=false",
+        'model.logits="sum"',
         "model.dim_hidden=24",
         "train.epochs=15",
         "train.lr=1e-2",
@@ -216,18 +217,25 @@ def test_evaluate_and_plot_bad_input(mlp_run, tiny_h5, tmp_path, capsys):
 def test_demo_end_to_end_on_a_small_setting(root, tmp_path, capsys):
     recipe = tmp_path / "demo.toml"
     recipe.write_text(
-        (root / "datasets" / "demo.toml")
+        (recipe_path("demo"))
         .read_text()
         .replace("train = 400", "train = 50")
         .replace("test = 100", "test = 8")
         .replace("n_steps = 60", "n_steps = 12")
     )
-    code = main(["demo", "--recipe", str(recipe), "--out-dir", str(tmp_path / "demo"), "--epochs", "1"])
+    code = main(["demo", "--recipe", str(recipe), "--out-dir", str(tmp_path / "demo"), "--epochs", "1", "--seeds", "0", "1"])
     out, err = capsys.readouterr()
     assert code == 0, err
-    for run in ("se2", "mlp"):
-        assert (tmp_path / "demo" / run / "metrics.json").exists()
-    assert (tmp_path / "demo" / "figures" / "rotation.png").exists()
+    for run in ("gaattention", "t2", "mlp", "gaattention-seed1", "t2-seed1", "mlp-seed1"):
+        assert (tmp_path / "demo" / run / "metrics.json").exists(), run
+    for figure in ("rotation", "overview"):
+        assert (tmp_path / "demo" / "figures" / f"{figure}.png").exists()
     table = (tmp_path / "demo" / "summary.md").read_text()
-    assert table.strip() in out and "se2 (demo-se2)" in table and "mlp (demo-mlp)" in table
-    assert torch.isfinite(torch.tensor(json.loads((tmp_path / "demo" / "se2" / "metrics.json").read_text())["mse"]))
+    assert table.strip() in out
+    for label in ("gaattention (demo-gaattention)", "t2 (demo-t2)", "mlp (demo-mlp)", "median over seeds [0, 1]"):
+        assert label in table
+    seed0, seed1 = (json.loads((tmp_path / "demo" / run / "metrics.json").read_text()) for run in ("mlp", "mlp-seed1"))
+    # the median of two seeds is their mean, as the summary's median row says
+    row = next(line for line in table.splitlines()[::-1] if line.startswith("| mlp (demo-mlp)"))
+    assert f"{(seed0['mse'] + seed1['mse']) / 2:.3g}" == row.split("|")[2].strip()
+    assert seed0["mse"] != seed1["mse"]

@@ -10,7 +10,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from hamilton_lie import TrajectoryDataset, check_dataset
-from hamilton_lie.data import DatasetError
+from hamilton_lie.data import DatasetError, recipe_path
 
 
 def test_all_windows_match_the_file(tiny_h5):
@@ -105,7 +105,7 @@ def test_missing_file(tmp_path):
 
 
 def test_a_missing_file_beside_its_recipe_names_the_generate_command(tmp_path, root):
-    (tmp_path / "tiny.toml").write_text((root / "datasets" / "tiny.toml").read_text())
+    (tmp_path / "tiny.toml").write_text((recipe_path("tiny")).read_text())
     expected = f"tiny.h5: no such file; make it with: hamilton-lie generate {tmp_path / 'tiny.toml'}"
     with pytest.raises(DatasetError, match=re.escape(expected)):
         TrajectoryDataset(tmp_path / "tiny.h5", "train", chunk_len=2)

@@ -10,7 +10,7 @@ import torch
 from helpers import ACCURATE_RECIPES
 
 from hamilton_lie import HamiltonLieError, check_dataset, generate_dataset, load_recipe, load_split
-from hamilton_lie.data import ROOT_ATTRS, Splits, parse_recipe
+from hamilton_lie.data import ROOT_ATTRS, Splits, parse_recipe, recipe_path
 from simulators import DOP853, integrate
 
 
@@ -20,7 +20,7 @@ def _small(recipe, **splits):
 
 
 def test_schema_v1(tiny_h5, root):
-    recipe = load_recipe(root / "datasets" / "tiny.toml")
+    recipe = load_recipe(recipe_path("tiny"))
     with h5py.File(tiny_h5, "r") as f:
         assert set(ROOT_ATTRS) <= set(f.attrs)
         assert f.attrs["schema_version"] == 1 and f.attrs["system"] == "springs"
@@ -37,7 +37,7 @@ def test_schema_v1(tiny_h5, root):
 
 
 def test_stored_energy_and_error_are_consistent(tiny_h5, root):
-    system = load_recipe(root / "datasets" / "tiny.toml").build_system()
+    system = load_recipe(recipe_path("tiny")).build_system()
     worst = 0.0
     for split in ("train", "val", "test"):
         data = load_split(tiny_h5, split)
@@ -50,7 +50,7 @@ def test_stored_energy_and_error_are_consistent(tiny_h5, root):
 
 
 def test_recipe_round_trips_through_file(tiny_h5, root):
-    original = load_recipe(root / "datasets" / "tiny.toml")
+    original = load_recipe(recipe_path("tiny"))
     with h5py.File(tiny_h5, "r") as f:
         again = parse_recipe(f.attrs["recipe"], name=original.name)
     assert again == original
@@ -66,7 +66,7 @@ def test_recipe_round_trips_through_file(tiny_h5, root):
 def test_same_seed_same_bytes_whatever_the_batch_size(tmp_path, root, name, change):
     # the default batch holds all three splits; batches of 2 cut them into pieces, which moves every
     # trajectory to another place in its tensors (vectorised kernels treat a tensor's tail differently)
-    recipe = _small(load_recipe(root / "datasets" / f"{name}.toml"), train=7)
+    recipe = _small(load_recipe(recipe_path(name)), train=7)
     recipe = dataclasses.replace(recipe, n_steps=6, **change)
     generate_dataset(recipe, tmp_path / "a.h5")
     generate_dataset(dataclasses.replace(recipe, batch_size=2), tmp_path / "b.h5")
@@ -80,7 +80,7 @@ def test_same_seed_same_bytes_whatever_the_batch_size(tmp_path, root, name, chan
 
 
 def test_refuses_to_overwrite_without_force(tmp_path, root):
-    recipe = _small(load_recipe(root / "datasets" / "tiny.toml"))
+    recipe = _small(load_recipe(recipe_path("tiny")))
     out = tmp_path / "d.h5"
     generate_dataset(recipe, out)
     before = out.read_bytes()
@@ -92,7 +92,7 @@ def test_refuses_to_overwrite_without_force(tmp_path, root):
 
 
 def test_failure_leaves_no_file(tmp_path, root, monkeypatch):
-    recipe = dataclasses.replace(_small(load_recipe(root / "datasets" / "tiny.toml")), batch_size=2)
+    recipe = dataclasses.replace(_small(load_recipe(recipe_path("tiny"))), batch_size=2)
     calls = []
 
     def failing(n):  # a crash between two batches, with part of the file written
@@ -108,7 +108,7 @@ def test_failure_leaves_no_file(tmp_path, root, monkeypatch):
 def test_non_finite_integration_is_an_error(tmp_path, root):
     # a time step far beyond leapfrog's stability limit blows up
     recipe = dataclasses.replace(
-        _small(load_recipe(root / "datasets" / "tiny.toml")), dt=50.0, n_steps=200, integrator="leapfrog", substeps=1
+        _small(load_recipe(recipe_path("tiny"))), dt=50.0, n_steps=200, integrator="leapfrog", substeps=1
     )
     with pytest.raises(HamiltonLieError, match="non-finite values; reduce dt or increase substeps"):
         generate_dataset(recipe, tmp_path / "f.h5")
@@ -116,7 +116,7 @@ def test_non_finite_integration_is_an_error(tmp_path, root):
 
 
 def test_lzf_compression(tmp_path, root):
-    recipe = dataclasses.replace(_small(load_recipe(root / "datasets" / "tiny.toml")), compression="lzf")
+    recipe = dataclasses.replace(_small(load_recipe(recipe_path("tiny"))), compression="lzf")
     generate_dataset(recipe, tmp_path / "g.h5")
     with h5py.File(tmp_path / "g.h5") as f:
         assert f["train/q"].compression == "lzf"
@@ -129,7 +129,7 @@ def test_accurate_recipes_agree_with_dop853(tmp_path, root, name):
 
     Springs over the whole trajectory; gravity and charges, which are chaotic, over the first 20 samples.
     """
-    recipe = _small(load_recipe(root / "datasets" / f"{name}.toml"))
+    recipe = _small(load_recipe(recipe_path(name)))
     samples = recipe.n_steps if recipe.system == "springs" else 20
     out = generate_dataset(recipe, tmp_path / "h.h5").path
     data = load_split(out, "train")
@@ -145,7 +145,7 @@ def test_accurate_recipes_agree_with_dop853(tmp_path, root, name):
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_generation_on_cuda_matches_cpu(tmp_path, root):
-    recipe = _small(load_recipe(root / "datasets" / "gravity-2d.toml"))
+    recipe = _small(load_recipe(recipe_path("gravity-2d")))
     recipe = dataclasses.replace(recipe, n_steps=20)
     generate_dataset(recipe, tmp_path / "cpu.h5")
     generate_dataset(recipe, tmp_path / "gpu.h5", device="cuda")

@@ -6,7 +6,7 @@ import re
 import pytest
 from helpers import BAD_RECIPE_EDITS, DATASET_RECIPES, GOOD_RECIPE
 
-from hamilton_lie.data import RecipeError, load_recipe, parse_recipe
+from hamilton_lie.data import RecipeError, load_recipe, parse_recipe, recipe_path
 from simulators import DOP853, Yoshida4
 
 GOOD = GOOD_RECIPE
@@ -14,13 +14,13 @@ GOOD = GOOD_RECIPE
 
 @pytest.mark.parametrize("name", DATASET_RECIPES)
 def test_shipped_recipes_parse(root, name):
-    recipe = load_recipe(root / "datasets" / f"{name}.toml")
+    recipe = load_recipe(recipe_path(name))
     system = recipe.build_system()
     assert (system.n_bodies, system.dim) == (recipe.n_bodies, recipe.dim)
 
 
 def test_lieconv_recipe_is_the_published_protocol(root):
-    r = load_recipe(root / "datasets" / "springs-2d-lieconv.toml")
+    r = load_recipe(recipe_path("springs-2d-lieconv"))
     assert (r.system, r.n_bodies, r.dim, r.integrator, r.substeps, r.n_steps) == ("springs", 6, 2, "rk4", 1, 500)
     assert r.dt == pytest.approx(5 / 499, rel=1e-15)
     assert (r.splits.train, r.splits.val, r.splits.test) == (3000, 200, 2000)
@@ -51,7 +51,7 @@ def test_missing_recipe_file(tmp_path):
 
 
 def test_with_splits_changes_only_the_sizes_and_keeps_the_text_true(root):
-    recipe = load_recipe(root / "datasets" / "demo.toml")
+    recipe = load_recipe(recipe_path("demo"))
     small = recipe.with_splits(5, 6, 7)
     assert (small.splits.train, small.splits.val, small.splits.test) == (5, 6, 7)
     assert parse_recipe(small.text).splits == small.splits

@@ -6,7 +6,7 @@ import re
 import numpy as np
 import pytest
 
-from hamilton_lie.data import generate_dataset, load_split, parse_recipe
+from hamilton_lie.data import generate_dataset, load_split, parse_recipe, recipe_path
 
 ORIGINALS = ("nri-springs", "nri-charged", "egnn-charged")
 RECORDED = {  # the recorded runs: trajectories per split and the samples the original stored per trajectory
@@ -19,7 +19,7 @@ RECORDED = {  # the recorded runs: trajectories per split and the samples the or
 
 def _small(root, name):
     (train, val, test), samples = RECORDED[name]
-    text = (root / "datasets" / f"{name}.toml").read_text()
+    text = (recipe_path(name)).read_text()
     text = re.sub(r"n_steps = \d+", "n_steps = 10", text)
     text = re.sub(r"original_samples = \[[^\]]*\]", f"original_samples = {list(samples)}", text)
     for split, n in (("train", train), ("val", val), ("test", test)):
@@ -79,7 +79,7 @@ def test_hnn_orbits_start_from_the_originals_states_exactly(root, tmp_path, name
     bit the original's; the RK45 trajectories then differ by less than the original's own error (its state
     vector carries the masses, which changes the step-size control; measured 1e-5 in q and 7e-5 in p, while the
     original is 6.6e-5 and 8.3e-5 in q from DOP853 at 1e-13)."""
-    text = (root / "datasets" / f"{name}.toml").read_text()
+    text = (recipe_path(name)).read_text()
     for split, n in (("train", 3), ("val", 1), ("test", 1)):
         text = re.sub(rf"(?m)^{split} = \d+", f"{split} = {n}", text)
     out = generate_dataset(parse_recipe(text, name), tmp_path / f"{name}.h5")

@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 from matplotlib.figure import Figure
-from matplotlib.ticker import NullFormatter, ScalarFormatter
+from matplotlib.ticker import LogLocator, NullFormatter, ScalarFormatter
 
 from ._errors import first_line
 
@@ -187,7 +187,9 @@ def plot_overview(runs: Mapping[str, Mapping]) -> Figure:
     _finish(axes[2], "rotation angle of the test system (degrees)", "error rotated / error original",
             "turned test systems (overall ratio)")  # fmt: skip
     axes[2].set_xlim(0, 180)
-    axes[2].yaxis.set_major_formatter(ScalarFormatter())  # ratios near 1 read better as 0.8, 1, 2 than 10^0
+    # ratios near 1 read better as 0.5, 1, 2 than as powers of ten
+    axes[2].yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+    axes[2].yaxis.set_major_formatter(ScalarFormatter())
     axes[2].yaxis.set_minor_formatter(NullFormatter())
     return fig
 

@@ -355,7 +355,7 @@ dim = 2
 dt = 0.01
 n_steps = 40
 integrator = "leapfrog"
-substeps = 10
+substeps = 100
 seed = 0
 batch_size = 50
 [splits]

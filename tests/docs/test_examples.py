@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from hamilton_lie import load_config, train
+from hamilton_lie.data import recipe_names
 from simulators import list_systems, system_class
 
 
@@ -71,7 +72,9 @@ def test_extending_examples(root, monkeypatch):
 
     for registry in (MODELS, GROUPS):
         monkeypatch.setattr(registry, "_factories", dict(registry._factories))
-    model_code, check, group_code = _blocks(root / "docs" / "extending.md")[1:]
+    blocks = _blocks(root / "docs" / "extending.md")
+    model_code, check, group_code = (next(b for b in blocks if key in b) for key in
+                                     ("class PairPotential", "assert_equivariant(model", "register_group("))  # fmt: skip
     namespace = _run(model_code + check)  # assert_equivariant raises if the model is not invariant
     model = get_model("pair-potential", hidden=8).double()
     assert isinstance(model, namespace["PairPotential"])
@@ -101,6 +104,7 @@ def test_settings_table_lists_every_constructor_setting(root):
 def test_presets_named_in_the_docs_exist(root, page):
     from hamilton_lie.training import preset_names
 
-    named = set(re.findall(r"`((?:demo|springs)-[\w-]+)`", (root / page).read_text()))
-    named = {n for n in named if not n.startswith("springs-2d")}
+    # as a command's argument, in backticks or as a run's label in a table: "train NAME", "`NAME`", "(NAME)"
+    named = set(re.findall(r"(?:train |`|\()((?:demo|springs)-[\w-]+)(?=[`) ])", (root / page).read_text()))
+    named -= set(recipe_names())
     assert named and named <= set(preset_names()), named - set(preset_names())

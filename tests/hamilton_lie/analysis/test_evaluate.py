@@ -63,6 +63,7 @@ def t2_run(oriented_h5, tmp_path_factory):
         "model.output_scale=1.0",
         "model.pair_distance=false",
         'model.logits="sum"',
+        "model.fused_kernels=true",
         "model.dim_hidden=24",
         "train.epochs=15",
         "train.lr=1e-2",

@@ -57,13 +57,15 @@ def test_every_public_name_has_a_reference_entry(site):
     assert not missing, f"no API reference entry for {missing}"
 
 
-def test_the_top_level_names_are_documented_where_they_live(site):
+def test_the_top_level_names_are_documented_where_they_live(site, root):
     import hamilton_lie
 
     entries = _inventory(site / "objects.inv")
     names = [n for n in hamilton_lie.__all__ if n != "__version__"]
     missing = [n for n in names if not any(e.endswith(f".{n}") or e == f"hamilton_lie.{n}" for e in entries)]
     assert not missing, missing
+    page = (root / "docs" / "api" / "hamilton_lie.md").read_text()
+    assert not [n for n in names if f"[`{n}`]" not in page], "docs/api/hamilton_lie.md must list every top-level name"
 
 
 def test_every_page_in_the_navigation_is_built(site):

@@ -355,7 +355,7 @@ dim = 2
 dt = 0.01
 n_steps = 40
 integrator = "leapfrog"
-substeps = 100
+substeps = 10
 seed = 0
 batch_size = 50
 [splits]
@@ -365,8 +365,15 @@ test = 10
 """
 
 
+def _default_sigint():
+    # a suite started in the background of a non-interactive shell can inherit SIGINT ignored or blocked, and
+    # the child would then never see the interrupt: give it what a user's terminal gives
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
+
+
 def _cli_process(*argv, cwd):
-    return subprocess.Popen([sys.executable, "-m", "hamilton_lie", *map(str, argv)], cwd=cwd,
+    return subprocess.Popen([sys.executable, "-m", "hamilton_lie", *map(str, argv)], cwd=cwd, preexec_fn=_default_sigint,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
 
 

@@ -193,13 +193,48 @@ def _plot(args) -> None:
     print(f"wrote {len(written)} files to {out}: {', '.join(p.name for p in written)}")
 
 
+def _demo_run(name: str, seed: int, data: Path, run_dir: Path, args) -> dict:
+    """Train one demo model with one seed into ``run_dir`` (replacing it), evaluate it there; its metrics."""
+    from .analysis import evaluate, write_evaluation
+    from .training import load_config
+
+    if run_dir.exists():
+        shutil.rmtree(run_dir)
+    overrides = [f"data.path={data}", f"train.out={run_dir}", f"train.device={args.device}", f"train.seed={seed}"]
+    overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
+    result, _ = _train(load_config(DEMO_MODELS[name], overrides))
+    print(
+        f"{run_dir.name}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.0f} s, "
+        f"best validation MSE {result.best_val_mse:.3e}"
+    )
+    with _Bar(f"evaluate {run_dir.name}", "system") as bar:
+        metrics, examples = evaluate(run_dir, data, rollout_steps=None, device=args.device, progress=bar.update)
+    write_evaluation(run_dir, metrics, examples)
+    return metrics
+
+
+def _demo_summary(runs: dict[str, dict[int, dict]], seeds: list[int]) -> str:
+    """The first seed's table; with several seeds also the median over seeds and the smallest and largest value."""
+    from .analysis import format_metrics, format_rows, summary_row
+
+    label = {name: f"{name} ({preset})" for name, preset in DEMO_MODELS.items()}
+    table = format_metrics({label[name]: by_seed[seeds[0]] for name, by_seed in runs.items()}, markdown=True)
+    if len(seeds) == 1:
+        return table
+    rows = {}
+    for name, by_seed in runs.items():
+        per_seed = [summary_row(m) for m in by_seed.values()]
+        columns = list(per_seed[0])
+        rows[label[name]] = {c: statistics.median(r[c] for r in per_seed) for c in columns}
+        rows[f"{name}: min - max"] = {c: (min(r[c] for r in per_seed), max(r[c] for r in per_seed)) for c in columns}
+    return f"seed {seeds[0]}:\n\n{table}\n\nmedian over seeds {seeds}:\n\n{format_rows(rows, markdown=True)}"
+
+
 def _demo(args) -> None:
     """Generate, train the demo models (for each seed), evaluate them, draw the figures and print the summary.
 
     The demo owns ``out_dir``: its earlier runs there are replaced."""
-    from .analysis import evaluate, format_metrics, format_rows, summary_row, write_evaluation
     from .plotting import write_figures
-    from .training import load_config
 
     out_dir = args.out_dir
     data = _generate(args.recipe, out_dir / f"{_resolve_recipe(args.recipe)[0].stem}.h5", args.device, force=True)
@@ -207,35 +242,11 @@ def _demo(args) -> None:
     seeds = list(dict.fromkeys(args.seeds))
     runs: dict[str, dict[int, dict]] = {name: {} for name in DEMO_MODELS}
     for seed in seeds:
-        for name, preset in DEMO_MODELS.items():
+        for name in DEMO_MODELS:
             run_dir = out_dir / (name if seed == seeds[0] else f"{name}-seed{seed}")
-            if run_dir.exists():
-                shutil.rmtree(run_dir)
-            overrides = [f"data.path={data}", f"train.out={run_dir}", f"train.device={args.device}", f"train.seed={seed}"]
-            overrides += [f"train.epochs={args.epochs}"] if args.epochs else []
-            result, _ = _train(load_config(preset, overrides))
-            print(
-                f"{run_dir.name}: {result.epochs} epochs, {result.steps} steps in {result.seconds:.0f} s, "
-                f"best validation MSE {result.best_val_mse:.3e}"
-            )
-            with _Bar(f"evaluate {run_dir.name}", "system") as bar:
-                metrics, examples = evaluate(run_dir, data, rollout_steps=None, device=args.device, progress=bar.update)
-            write_evaluation(run_dir, metrics, examples)
-            runs[name][seed] = metrics
+            runs[name][seed] = _demo_run(name, seed, data, run_dir, args)
     figures = write_figures([out_dir / name for name in DEMO_MODELS], out_dir / "figures")
-    first = {f"{name} ({DEMO_MODELS[name]})": by_seed[seeds[0]] for name, by_seed in runs.items()}
-    table = format_metrics(first, markdown=True)
-    if len(seeds) > 1:  # median over seeds, and the smallest and largest value
-        rows = {}
-        for name, by_seed in runs.items():
-            per_seed = [summary_row(m) for m in by_seed.values()]
-            rows[f"{name} ({DEMO_MODELS[name]})"] = {
-                column: statistics.median(r[column] for r in per_seed) for column in per_seed[0]
-            }
-            rows[f"{name}: min - max"] = {
-                column: (min(r[column] for r in per_seed), max(r[column] for r in per_seed)) for column in per_seed[0]
-            }
-        table = f"seed {seeds[0]}:\n\n{table}\n\nmedian over seeds {seeds}:\n\n{format_rows(rows, markdown=True)}"
+    table = _demo_summary(runs, seeds)
     (out_dir / "summary.md").write_text(table + "\n")
     print(f"\nfigures: {', '.join(str(p) for p in figures)}\n")
     print(table)

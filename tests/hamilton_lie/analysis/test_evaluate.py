@@ -7,8 +7,8 @@ import pytest
 import torch
 from matplotlib.figure import Figure
 
-from hamilton_lie import check_dataset, generate_dataset, groups, load_config, plotting, train
-from hamilton_lie.analysis import TestSet, equivariance_error, evaluate, format_metrics, load_trained
+from hamilton_lie import analysis, check_dataset, generate_dataset, groups, load_config, plotting, train
+from hamilton_lie.analysis import equivariance_error, evaluate, format_metrics, load_trained
 from hamilton_lie.analysis._evaluate import N_EXAMPLES
 from hamilton_lie.cli import main
 from hamilton_lie.data import TrajectoryDataset, parse_recipe, recipe_path
@@ -118,7 +118,7 @@ def test_group_errors_and_drift_on_the_physical_scale(t2_run, oriented_h5):
     n = N_EXAMPLES  # the examples then hold the learned H along every rollout
     metrics, examples = evaluate(t2_run, oriented_h5, rollout_steps=5, n_trajectories=n)
     model = load_trained(t2_run, check_dataset(oriented_h5).attrs)[0].double()
-    test = TestSet.read(oriented_h5, n, 5)
+    test = analysis.TestSet.read(oriented_h5, n, 5)  # (through the module: pytest would collect a Test* name)
     q0, p0 = test.z[:, 0, 0], test.z[:, 0, 1]
     system = SpringSystem(6, 2)
     scale = system.kinetic(p0, test.params) + system.potential(q0, test.params)

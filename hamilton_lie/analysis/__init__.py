@@ -12,7 +12,8 @@ The definitions:
 * ``rollout_rel_error(t)``: ||z_pred(t) - z_true(t)|| / (||z_pred(t)|| + ||z_true(t)||) per trajectory,
   summarised by the geometric mean over trajectories (:func:`geometric_mean`);
 * ``energy_drift(t)``: |H(z(t)) - H(z(0))| / (T(0) + |V(0)|), the kinetic and potential energy of the
-  true initial state (the scale of the data files' energy error; :func:`energy_scale`);
+  true initial state, as ``evaluate`` measures it (``scale=energy_scale(T0, V0)``; the data files' energy
+  error has the same scale); without a scale, |H(z(0))|;
 * ``equivariance_error``: ||F(g x) - g F(x)|| / ||F(x)|| for the vector field F and |H(g x) - H(x)| / |H(x)|
   for the energy, over random group elements g (:func:`group_errors` for any function). ``evaluate``
   divides the energy's change by T(0) + |V(0)| instead (a learned potential's additive constant is

@@ -97,6 +97,15 @@ def _import(args) -> None:
     _info(path)
 
 
+def _fixed_step(attrs: dict) -> bool:
+    """Whether the file's integrator takes fixed steps (so that its ``substeps`` attribute means something)."""
+    from simulators import FixedStep, list_integrators
+    from simulators.integrators import INTEGRATORS
+
+    name = str(attrs["integrator"])
+    return name not in list_integrators() or issubclass(INTEGRATORS[name], FixedStep)
+
+
 def _info(path: Path) -> None:
     from .data import check_dataset
 
@@ -109,7 +118,9 @@ def _info(path: Path) -> None:
         ("system", f"{a['system']}: {a['n_bodies']} bodies in {a['dim']}D" + _user_system(info)),
         ("settings", json.dumps(info.system_settings)),
         ("time", f"{a['n_steps']} samples, dt = {a['dt']:.6g} (t in [0, {(a['n_steps'] - 1) * a['dt']:.6g}])"),
-        ("integrator", f"{a['integrator']}, {a['substeps']} substeps per sample, seed {a['seed']}"),
+        ("integrator", f"{a['integrator']}, " + (f"{a['substeps']} substeps per sample, " if _fixed_step(a) else "adaptive, ")
+         + f"seed {a['seed']}"),  # fmt: skip
+        *([("steps", "per trajectory {} to {} (median {})".format(*info.steps[::2], info.steps[1]))] if info.steps else []),
         ("splits", ", ".join(f"{k} {v}" for k, v in info.sizes.items())),
         *([("source", _source(a["source"]))] if "source" in a else []),
         ("energy error", f"max relative {a['max_rel_energy_error']:.3e}" if math.isfinite(a["max_rel_energy_error"])

@@ -130,7 +130,7 @@ def _write(recipe: Recipe, path: Path, out: Path, device: torch.device, progress
         for split, (params, q0, _) in starts.items():
             arrays = {k: v.cpu().numpy() for k, v in params.items()}
             writers[split] = SplitWriter(f.create_group(split), t.cpu().numpy(), q0.shape[0], recipe.n_bodies,
-                                         recipe.dim, arrays, recipe.compression, True, out)  # fmt: skip
+                                         recipe.dim, arrays, recipe.compression, True, out, steps=True)  # fmt: skip
         max_error = _integrate_splits(recipe, system, t, starts, writers, progress)
         f.attrs["max_rel_energy_error"] = max_error
     return max_error
@@ -170,7 +170,7 @@ def _integrate_splits(recipe: Recipe, system, t, starts: dict, writers: dict, pr
             return torch.cat([starts[split][i][lo:hi] for split, lo, hi in pieces])
 
         params = {k: torch.cat([starts[split][0][k][lo:hi] for split, lo, hi in pieces]) for k in starts[pieces[0][0]][0]}
-        q, p = integrate(system, joined(1), joined(2), params, t, method=method)
+        q, p, steps = integrate(system, joined(1), joined(2), params, t, method=method, return_steps=True)
         energy, error = relative_energy_error(system, q, p, params)
         finite = torch.isfinite(q).all((1, 2, 3)) & torch.isfinite(p).all((1, 2, 3))
         at = 0
@@ -180,8 +180,8 @@ def _integrate_splits(recipe: Recipe, system, t, starts: dict, writers: dict, pr
                 bad = lo + int((~finite[part]).nonzero()[0])
                 raise HamiltonLieError(f"{recipe.name}: integration of {split} trajectory {bad} produced non-finite "
                                        "values; reduce dt or increase substeps")  # fmt: skip
-            writers[split].write(lo, q=q[part].cpu().numpy(), p=p[part].cpu().numpy(),
-                                 energy=energy[part].cpu().numpy(), rel_energy_error=error[part].cpu().numpy())  # fmt: skip
+            writers[split].write(lo, q=q[part].cpu().numpy(), p=p[part].cpu().numpy(), energy=energy[part].cpu().numpy(),
+                                 rel_energy_error=error[part].cpu().numpy(), steps=steps[part].cpu().numpy())  # fmt: skip
             at += hi - lo
         max_error = max(max_error, float(error.max()))
         if progress is not None:
@@ -190,9 +190,10 @@ def _integrate_splits(recipe: Recipe, system, t, starts: dict, writers: dict, pr
 
 
 def _file_bytes(recipe: Recipe) -> int:
-    """A generous estimate of the file's size: its float64 arrays, 5% for chunk indexes and checksums, 1 MiB more."""
+    """A generous estimate of the file's size: its 8-byte arrays, 5% for chunk indexes and checksums, 1 MiB more."""
     trajectories = sum(n for _, n in recipe.splits.items())
-    floats = trajectories * (recipe.n_steps * (2 * recipe.n_bodies * recipe.dim + 1) + 1 + 4 * recipe.n_bodies**2)
+    # per trajectory: q, p and the energy per sample; the energy error and the step count; the parameters
+    floats = trajectories * (recipe.n_steps * (2 * recipe.n_bodies * recipe.dim + 1) + 2 + 4 * recipe.n_bodies**2)
     return int(1.05 * 8 * floats) + 2**20
 
 

@@ -23,6 +23,9 @@ class DatasetInfo:
     attrs: dict
     sizes: dict
     size_bytes: int
+    #: the integrator steps per trajectory over every split, ``(min, median, max)``, when a full check read the
+    #: file's ``steps`` (generated files of schema minor 3 on); None otherwise
+    steps: tuple[int, int, int] | None = None
 
     @property
     def system_settings(self) -> dict:
@@ -75,7 +78,12 @@ def check_dataset(path: str | Path, full: bool = True, block: int = 256) -> Data
                     for sel in [np.s_[lo : lo + block] for lo in range(0, n, block)] or [()]:
                         if not np.isfinite(read_array(path, ds, sel)).all():
                             raise DatasetError(f"{path}: {ds.name} contains NaN or inf")
-    return DatasetInfo(path, attrs, sizes, path.stat().st_size)
+        steps = None
+        if full and all("steps" in f[split] for split in SPLITS):
+            counts = np.concatenate([read_array(path, f[split]["steps"]) for split in SPLITS])
+            if counts.size:
+                steps = (int(counts.min()), int(np.median(counts)), int(counts.max()))
+    return DatasetInfo(path, attrs, sizes, path.stat().st_size, steps)
 
 
 def _arrays(group) -> list:

@@ -14,6 +14,8 @@
     p          (n, T, N, d)       float64  momenta
     energy     (n, T)             float64  true H along the trajectory
     rel_energy_error (n,)         float64  each trajectory's max |H(t) - H(0)| / (T(0) + |V(0)|)
+    steps      (n,)               int64    optional: the integrator steps each trajectory took (generated files;
+                                           an adaptive integrator's accepted steps, else substeps per sample)
     params/<name> (n, N)          float64  per-trajectory parameters: the system's ``param_names``;
                   (n, N, N)                per pair of bodies for the system's ``pair_params``
 ```
@@ -24,7 +26,7 @@ out and sets ``max_rel_energy_error`` to NaN.
 
 Arrays are chunked by trajectory and carry fletcher32 checksums. Minor versions add to the layout and
 every reader reads them all: 1 checksums the time grid too; 2 allows per-pair parameters, the optional
-attributes and files without energies. Every way a file can be unusable (missing, truncated, not HDF5,
+attributes and files without energies; 3 adds the optional ``steps``. Every way a file can be unusable (missing, truncated, not HDF5,
 wrong schema version, missing fields, attributes of the wrong type, inconsistent shapes, arrays that are
 not floating-point, a time grid that is not k * dt, a failed checksum, NaN or inf) raises
 :class:`DatasetError` with the file name and the problem.
@@ -55,7 +57,8 @@ SCHEMA_VERSION = 1
 # 1: every array carries a fletcher32 checksum, the time grid too (files without the attribute, minor 0,
 # leave t unchecksummed; every reader still checks t's values against dt)
 # 2: per-pair parameters (n, N, N); optional system_source and source attributes; files without energies
-SCHEMA_MINOR = 2
+# 3: the optional steps (n,) int64 of generated files
+SCHEMA_MINOR = 3
 SPLITS = ("train", "val", "test")
 ROOT_ATTRS = (
     "schema_version",
@@ -153,6 +156,8 @@ def check_structure(path: Path, f) -> dict:
             if g[name].dtype.kind != "f":
                 raise DatasetError(f"{path}: /{split}/{name} holds {g[name].dtype}, not floating-point numbers")
         _check_times(path, split, read_array(path, g["t"]), dt)
+        if "steps" in g and (g["steps"].shape != (n,) or g["steps"].dtype.kind not in "iu"):
+            raise DatasetError(f"{path}: /{split}/steps must be ({n},) integers, got {g['steps'].shape} {g['steps'].dtype}")
     return attrs
 
 

@@ -95,10 +95,11 @@ class SplitWriter:
         compression: ``none``, ``lzf`` or ``gzip``.
         energies: whether the true energy and each trajectory's energy error are stored.
         out: the target file, named in write errors.
+        steps: whether each trajectory's number of integrator steps is stored (generated data).
     """
 
     def __init__(self, group, t: np.ndarray, n: int, n_bodies: int, dim: int, params: Mapping[str, np.ndarray],
-                 compression: str, energies: bool, out: Path):  # fmt: skip
+                 compression: str, energies: bool, out: Path, steps: bool = False):  # fmt: skip
         self.out = out
         with writing(out):
             group.create_dataset("t", data=t, fletcher32=True)
@@ -111,6 +112,8 @@ class SplitWriter:
             if energies:
                 self.arrays["energy"] = group.create_dataset("energy", shape=shape[:2], chunks=(1, shape[1]), **opts)
                 self.arrays["rel_energy_error"] = group.create_dataset("rel_energy_error", shape=(n,), **opts)
+            if steps:
+                self.arrays["steps"] = group.create_dataset("steps", shape=(n,), dtype="i8", fletcher32=True)
             for name, value in params.items():
                 group.create_dataset(f"params/{name}", data=np.asarray(value, dtype=np.float64), fletcher32=True)
 

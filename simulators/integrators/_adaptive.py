@@ -116,6 +116,11 @@ class _EmbeddedPair(Integrator):
         raise NotImplementedError
 
     def integrate(self, system, q0, p0, params, t):
+        return self.integrate_counted(system, q0, p0, params, t)[:2]
+
+    def integrate_counted(self, system, q0, p0, params, t):
+        """:meth:`integrate`, and each trajectory's number of accepted steps (a step that ends at a wall
+        counts as one; rejected trial steps do not)."""
         c = self._coefficients()
         n_stages = c["B"].shape[0]
         exponent = -1.0 / (self.error_order + 1)
@@ -124,8 +129,9 @@ class _EmbeddedPair(Integrator):
         out = q0.new_empty((q0.shape[0], t.numel(), 2, *q0.shape[1:]))
         y = torch.stack([q0, p0], 1)
         out[:, 0] = y
+        steps = torch.zeros(q0.shape[0], dtype=torch.int64, device=q0.device)
         if t.numel() == 1:
-            return out[:, :, 0], out[:, :, 1]
+            return out[:, :, 0], out[:, :, 1], steps
 
         ids = torch.arange(q0.shape[0], device=q0.device)  # the trajectories still integrating
         rows = dict(params)
@@ -181,6 +187,7 @@ class _EmbeddedPair(Integrator):
                 d, _, state = bounce
                 y_new = y_new.index_put((d,), state)
                 f_new = f_new.index_put((d,), fun(state, _take(rows, d)))
+            steps.index_add_(0, ids, accepted.to(torch.int64))
             a = _per_row(accepted, y)
             y, f = torch.where(a, y_new, y), torch.where(a, f_new, f)
             t_now = torch.where(accepted, t_new, t_now)
@@ -192,7 +199,7 @@ class _EmbeddedPair(Integrator):
                 )
                 rows = _take(rows, keep)
                 stages = stages[:, keep]
-        return out[:, :, 0], out[:, :, 1]
+        return out[:, :, 0], out[:, :, 1], steps
 
     def _first_crossing(self, system, c, stages, y, y_new, h, t_now, accepted, rows, fun):
         """Where an accepted step carried a body through a wall (at +-``system.box_size`` on every axis): the

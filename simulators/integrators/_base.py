@@ -36,6 +36,11 @@ class Integrator:
         """
         raise NotImplementedError
 
+    def integrate_counted(self, system: HamiltonianSystem, q0, p0, params: Params, t: torch.Tensor):
+        """:meth:`integrate`, and the number of steps each trajectory took: ``q, p, steps (batch,)`` int64.
+        A fixed-step method takes the same steps for every trajectory; an adaptive one counts its own."""
+        raise NotImplementedError
+
 
 @dataclass(frozen=True)
 class FixedStep(Integrator):
@@ -58,6 +63,11 @@ class FixedStep(Integrator):
         passing it back as ``f`` saves a force evaluation on the next call.
         """
         raise NotImplementedError
+
+    def integrate_counted(self, system, q0, p0, params, t):
+        q, p = self.integrate(system, q0, p0, params, t)
+        steps = torch.full((q0.shape[0],), self.substeps * (t.numel() - 1), dtype=torch.int64, device=q0.device)
+        return q, p, steps
 
     def advance(self, q, p, interval, velocity: Velocity, force: Force, f=None):
         """One sample interval: ``substeps`` steps of ``interval / substeps``; see :meth:`steps`."""

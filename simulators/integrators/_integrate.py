@@ -41,7 +41,8 @@ def integrate(
     t: torch.Tensor,
     *,
     method: Integrator | str,
-) -> tuple[torch.Tensor, torch.Tensor]:
+    return_steps: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """Integrate ``system`` from ``(q0, p0)`` at ``t[0]`` and sample the state at every time in ``t``.
 
     Arguments:
@@ -52,9 +53,12 @@ def integrate(
         method: an integrator object, e.g. ``Yoshida4(substeps=10)`` or ``DOP853(rtol=1e-13, atol=1e-13)``
             (all run batched in torch on the inputs' device; the adaptive ``DOP853`` and ``RK45`` give
             each trajectory its own steps), or a registered name for one with its defaults (``"rk4"``: one step per sample).
+        return_steps: also return how many steps each trajectory took.
 
     Returns:
-        ``q, p``, each ``(batch, time, n_bodies, dim)``; index 0 is the initial state.
+        ``q, p``, each ``(batch, time, n_bodies, dim)``; index 0 is the initial state; with ``return_steps``
+        also ``steps (batch,)`` int64: the accepted steps of an adaptive method, ``substeps`` per sample
+        interval of a fixed-step one.
 
     Raises:
         ValueError: for an unknown method, or shapes or times that do not fit.
@@ -82,4 +86,6 @@ def integrate(
         raise ValueError(f"q0 must be (batch, n_bodies, dim), got {tuple(q0.shape)}")
     t = torch.as_tensor(t, dtype=q0.dtype, device=q0.device)
     _check_times(t)
+    if return_steps:
+        return method.integrate_counted(system, q0, p0, params, t)
     return method.integrate(system, q0, p0, params, t)

@@ -36,6 +36,67 @@ def test_schema_v1(tiny_h5, root):
             np.testing.assert_allclose(g["t"][:], recipe.dt * np.arange(recipe.n_steps), rtol=1e-15)
 
 
+ADAPTIVE_CLUSTER = """
+system = "gravity"
+n_bodies = 5
+dim = 3
+dt = 0.1
+n_steps = 11
+integrator = "dop853"
+substeps = 1
+rtol = 1e-10
+atol = 1e-10
+seed = 0
+batch_size = 4
+[splits]
+train = 6
+val = 2
+test = 2
+[settings]
+configuration = "cluster"
+"""
+
+
+def test_each_trajectorys_integrator_steps_are_recorded(tmp_path, tiny_h5):
+    """An adaptive recipe stores each trajectory's accepted steps, the counts integrate gives for the same
+    initial states alone; a fixed-step recipe stores substeps per sample interval; info summarises them."""
+    recipe = parse_recipe(ADAPTIVE_CLUSTER, "cluster")
+    out = generate_dataset(recipe, tmp_path / "cluster.h5").path
+    system, method = recipe.build_system(), recipe.build_integrator()
+    counts = []
+    for split in ("train", "val", "test"):
+        data = load_split(out, split)
+        with h5py.File(out, "r") as f:
+            stored = f[split]["steps"][()]
+        assert stored.dtype == np.int64 and stored.shape == (data["q"].shape[0],)
+        for b in range(stored.shape[0]):
+            params = {k: v[b : b + 1] for k, v in data["params"].items()}
+            *_, steps = integrate(system, data["q"][b : b + 1, 0], data["p"][b : b + 1, 0], params, data["t"],
+                                  method=method, return_steps=True)  # fmt: skip
+            assert int(steps[0]) == stored[b]
+        counts += stored.tolist()
+    assert len(set(counts)) > 3  # close encounters: the trajectories need very different steps
+    assert check_dataset(out).steps == (min(counts), int(np.median(counts)), max(counts))
+    tiny = load_recipe("tiny")
+    with h5py.File(tiny_h5, "r") as f:
+        assert (f["train"]["steps"][()] == tiny.substeps * (tiny.n_steps - 1)).all()
+
+
+def test_steps_of_the_wrong_kind_are_named(tmp_path, tiny_h5):
+    import shutil
+
+    from hamilton_lie.data import DatasetError
+
+    broken = tmp_path / "broken.h5"
+    shutil.copy(tiny_h5, broken)
+    with h5py.File(broken, "r+") as f:
+        n = f["val"]["steps"].shape[0]
+        del f["val"]["steps"]
+        f["val"].create_dataset("steps", data=np.ones(n))  # float64, not integers
+    with pytest.raises(DatasetError, match=r"/val/steps must be \(\d+,\) integers"):
+        check_dataset(broken, full=False)
+
+
 def test_stored_energy_and_error_are_consistent(tiny_h5, root):
     system = load_recipe(recipe_path("tiny")).build_system()
     worst = 0.0

@@ -74,7 +74,8 @@ def test_each_trajectory_takes_scipys_steps(method):
     time units, to 4e-8 at t = 5 in the most chaotic of these six)."""
     system, q, p, params = _cluster(6)
     t = torch.linspace(0, 1, 11, dtype=torch.float64)
-    qb, pb = integrate(system, q, p, params, t, method=method)
+    qb, pb, steps = integrate(system, q, p, params, t, method=method, return_steps=True)
+    assert steps.dtype == torch.int64 and len(set(steps.tolist())) > 1  # each its own steps
     for b in range(q.shape[0]):
         row = {k: v[b : b + 1] for k, v in params.items()}
 
@@ -89,6 +90,9 @@ def test_each_trajectory_takes_scipys_steps(method):
         ys = sol.y.T.reshape(11, 2, 5, 3)
         np.testing.assert_allclose(qb[b].numpy(), ys[:, 0], rtol=0, atol=1e-11)
         np.testing.assert_allclose(pb[b].numpy(), ys[:, 1], rtol=0, atol=1e-11)
+        # without t_eval, solve_ivp returns the time of every accepted step
+        every = solve_ivp(fun, (0.0, 1.0), y0, method=type(method).__name__, rtol=method.rtol, atol=method.atol)
+        assert int(steps[b]) == every.t.size - 1
 
 
 @pytest.mark.parametrize("method", [RK45(rtol=1e-9, atol=1e-9), DOP853(rtol=1e-11, atol=1e-11)])
@@ -156,3 +160,14 @@ def test_walls_keep_the_energy_of_springs_in_a_small_box():
     assert ((energy - energy[:, :1]).abs() / energy[:, :1].abs()).max() < 1e-10
     q_tight, _ = integrate(system, q0, p0, params, t, method=DOP853(rtol=1e-14, atol=1e-14))
     assert (q - q_tight).abs().max() < 1e-9
+
+
+def test_fixed_step_methods_count_their_substeps():
+    from simulators import Yoshida4
+
+    system, q, p, params = _cluster(3)
+    t = torch.linspace(0, 0.5, 6, dtype=torch.float64)
+    q1, p1, steps = integrate(system, q, p, params, t, method=Yoshida4(substeps=7), return_steps=True)
+    assert steps.tolist() == [35, 35, 35]
+    q2, p2 = integrate(system, q, p, params, t, method=Yoshida4(substeps=7))
+    assert torch.equal(q1, q2) and torch.equal(p1, p2)

@@ -1,10 +1,11 @@
 """Simulation benchmarks: batched torch integration against a per-trajectory scipy loop, the cost of
-generating every shipped recipe, and how exact the published LieConv spring data are.
+generating every shipped recipe, how exact the published LieConv spring data are, and gravity against
+REBOUND's IAS15 where REBOUND is installed (``pip install -e '.[bench]'``; never a dependency of the package).
 
 Usage:
-    python benchmarks/simulate.py                 # everything (about 10 minutes on 2 cores)
+    python benchmarks/simulate.py                 # everything (about 15 minutes on 2 cores)
     python benchmarks/simulate.py --quick         # small sizes, a smoke test
-    python benchmarks/simulate.py --part speed    # one part: speed | recipes | lieconv
+    python benchmarks/simulate.py --part speed    # one part: speed | recipes | lieconv | rebound
 
 Prints tables and writes benchmarks/results/simulate.json.
 """
@@ -31,7 +32,7 @@ from common import markdown_table, sync, write_results  # noqa: E402
 
 from hamilton_lie import load_recipe  # noqa: E402
 from hamilton_lie.data import recipe_path, relative_energy_error  # noqa: E402
-from simulators import integrate  # noqa: E402
+from simulators import get_integrator, integrate  # noqa: E402
 
 RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
 
@@ -142,6 +143,77 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
     return row
 
 
+# the gravity-3d recipe's physics with equal-footing bodies: chaotic clusters with close encounters
+CLUSTER = {"configuration": "cluster"}
+
+
+def _ias15(system, q0, p0, params, t):
+    """REBOUND IAS15 from each initial state alone, sampled at ``t`` (its ``exact_finish_time``): ``q, p`` like
+    ``integrate`` and the mean seconds per trajectory."""
+    import rebound
+
+    q_out = np.empty((q0.shape[0], t.numel(), *q0.shape[1:]))
+    p_out, seconds = np.empty_like(q_out), 0.0
+    for b in range(q0.shape[0]):
+        m = params["masses"][b].numpy()
+        sim = rebound.Simulation()
+        sim.G, sim.softening, sim.integrator = system.G, system.softening, "ias15"
+        for i in range(q0.shape[1]):
+            sim.add(m=m[i], x=q0[b, i, 0].item(), y=q0[b, i, 1].item(), z=q0[b, i, 2].item(),
+                    vx=p0[b, i, 0].item() / m[i], vy=p0[b, i, 1].item() / m[i], vz=p0[b, i, 2].item() / m[i])  # fmt: skip
+        start = time.perf_counter()
+        for k, tk in enumerate(t.tolist()):
+            sim.integrate(tk, exact_finish_time=1)
+            q_out[b, k] = [[pt.x, pt.y, pt.z] for pt in sim.particles]
+            p_out[b, k] = [[pt.m * pt.vx, pt.m * pt.vy, pt.m * pt.vz] for pt in sim.particles]
+        seconds += time.perf_counter() - start
+    return torch.from_numpy(q_out), torch.from_numpy(p_out), seconds / q0.shape[0]
+
+
+def rebound_comparison(n: int) -> list[dict] | None:
+    """Gravity in 3D, the same initial states through the generator's integration (batched) and through IAS15
+    one at a time: milliseconds per trajectory, the energy error (the data's softened H, so REBOUND's own
+    ``energy()``, which leaves the softening out, is not used), and how long each trajectory stays within 1e-6
+    (largest coordinate difference over the system's initial extent) of IAS15's. None without REBOUND."""
+    try:
+        import rebound  # noqa: F401
+    except ImportError:
+        return None
+    base = load_recipe("gravity-3d")
+    cases = [("gravity-3d", base, {})]
+    for tol in (1e-10, 1e-12):
+        cases.append(("gravity-3d, cluster", base, {"integrator": "dop853", "rtol": tol, "atol": tol}))
+    rows = []
+    references = {}
+    for label, recipe, options in cases:
+        settings = {**recipe.build_system().settings, **(CLUSTER if "cluster" in label else {})}
+        system = type(recipe.build_system())(recipe.n_bodies, recipe.dim, **settings)
+        method = recipe.build_integrator() if not options else get_integrator(options["integrator"], rtol=options["rtol"], atol=options["atol"])
+        g = torch.Generator().manual_seed(0)
+        params = system.sample_params(n, generator=g)
+        q0, p0 = system.sample_state(params, generator=g)
+        t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64)
+        start = time.perf_counter()
+        q, p = integrate(system, q0, p0, params, t, method=method)
+        ms = 1000 * (time.perf_counter() - start) / n
+        if label not in references:
+            references[label] = _ias15(system, q0, p0, params, t)
+            qr, pr, seconds = references[label]
+            _, err = relative_energy_error(system, qr, pr, params)
+            rows.append({"systems": label, "integrator": "REBOUND IAS15", "ms_per_trajectory": 1000 * seconds,
+                         "max_energy_error": float(err.max()), "median_energy_error": float(err.median())})  # fmt: skip
+        qr = references[label][0]
+        _, err = relative_energy_error(system, q, p, params)
+        parted = ((q - qr).abs().amax((2, 3)) / q0.abs().amax((1, 2)).unsqueeze(1)) > 1e-6  # (n, T)
+        first = torch.where(parted.any(1), parted.float().argmax(1) - 1, torch.full((n,), t.numel() - 1))
+        within = t[first.clamp_min(0)]
+        rows.append({"systems": label, "integrator": getattr(method, "name", str(method)) + (
+            f" x{method.substeps}" if hasattr(method, "substeps") else f" {method.rtol:.0e}"),
+            "ms_per_trajectory": ms, "max_energy_error": float(err.max()), "median_energy_error": float(err.median()),
+            "within_1e-6_median": float(within.median()), "whole_horizon_within_1e-6": float((first == t.numel() - 1).double().mean())})  # fmt: skip
+    return rows
+
+
 def recipe_cost(name: str, quick: bool) -> dict:
     """Generate one recipe in a fresh process: wall seconds, peak memory, size, energy error."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -220,11 +292,11 @@ def lieconv_accuracy(n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs")
-    parser.add_argument("--part", choices=("speed", "recipes", "lieconv"), action="append")
+    parser.add_argument("--part", choices=("speed", "recipes", "lieconv", "rebound"), action="append")
     parser.add_argument("--device", default="cpu", help="device of the batched torch integration in the speed part")
     parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "simulate.json")
     args = parser.parse_args()
-    parts = args.part or ["speed", "recipes", "lieconv"]
+    parts = args.part or ["speed", "recipes", "lieconv", "rebound"]
     results = {
         "machine": {
             "platform": platform.platform(),
@@ -276,6 +348,19 @@ def main() -> None:
             for r in rows
         ]
         print(markdown_table(fmt, list(fmt[0])))
+    if "rebound" in parts:
+        rows = rebound_comparison(10 if args.quick else 200)
+        if rows is None:
+            print("\nREBOUND is not installed (pip install -e '.[bench]'): the IAS15 comparison is skipped")
+        else:
+            results["rebound"] = rows
+            print("\nGravity in 3D, the same initial states: the generator's integration (batched) against REBOUND IAS15")
+            fmt = [{"systems": r["systems"], "integrator": r["integrator"], "ms per trajectory": f"{r['ms_per_trajectory']:.1f}",
+                    "energy error max / median": f"{r['max_energy_error']:.1e} / {r['median_energy_error']:.1e}",
+                    "time within 1e-6 of IAS15 (median)": f"{r['within_1e-6_median']:.2f}" if "within_1e-6_median" in r else "-",
+                    "whole horizon within 1e-6": f"{r['whole_horizon_within_1e-6']:.0%}" if "within_1e-6_median" in r else "-"}
+                   for r in rows]  # fmt: skip
+            print(markdown_table(fmt, list(fmt[0])))
     if "lieconv" in parts:
         row = lieconv_accuracy(100 if args.quick else 2000)
         results["lieconv_accuracy"] = row

@@ -19,7 +19,7 @@ from hamilton_lie.data import recipe_path
 @pytest.mark.parametrize(
     "script, args",
     [
-        ("simulate.py", ["--quick", "--part", "speed", "--part", "lieconv"]),
+        ("simulate.py", ["--quick", "--part", "speed", "--part", "lieconv", "--part", "rebound"]),
         ("model.py", ["--quick", "--part", "throughput", "--part", "invariance", "--part", "scaling"]),
         ("scale.py", ["--quick"]),
         ("train_step.py", ["--quick", "--batches", "4", "8"]),

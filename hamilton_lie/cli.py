@@ -62,14 +62,12 @@ class _Bar:
 
 def _resolve_recipe(name: str | Path) -> tuple[Path, Path]:
     """A recipe file, or the name of a shipped one, and where its dataset goes by default: beside a recipe
-    file, ``datasets/NAME.h5`` (in the current folder) for a shipped recipe, where its presets read it."""
+    file, ``datasets/NAME.h5`` (in the current folder) for a shipped recipe, where its presets read it.
+    A name that is neither is left to ``load_recipe``, which says so."""
     shipped = shipped_recipe(name)
     if shipped is not None:
         return shipped, Path("datasets", f"{shipped.stem}.h5")
-    path = Path(name)
-    if not path.exists() and path.suffix != ".toml" and len(path.parts) == 1:
-        raise HamiltonLieError(f"{name}: no such recipe file or shipped recipe; shipped recipes are {recipe_names()}")
-    return path, path.with_suffix(".h5")
+    return Path(name), Path(name).with_suffix(".h5")
 
 
 def _generate(recipe: str | Path, out: Path | None, device: str, force: bool) -> Path:
@@ -248,7 +246,8 @@ def _demo(args) -> None:
     from .plotting import write_figures
 
     out_dir = args.out_dir
-    data = _generate(args.recipe, out_dir / f"{_resolve_recipe(args.recipe)[0].stem}.h5", args.device, force=True)
+    recipe, _ = _resolve_recipe(args.recipe)
+    data = _generate(recipe, out_dir / f"{recipe.stem}.h5", args.device, force=True)
     _info(data)
     seeds = list(dict.fromkeys(args.seeds))
     runs: dict[str, dict[int, dict]] = {name: {} for name in DEMO_MODELS}

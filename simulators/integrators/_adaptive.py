@@ -115,9 +115,6 @@ class _EmbeddedPair(Integrator):
         """The step's interpolant: a function of x = (t - t_old) / h ``(batch,)`` giving y ``(batch, ...)``."""
         raise NotImplementedError
 
-    def integrate(self, system, q0, p0, params, t):
-        return self.integrate_counted(system, q0, p0, params, t)[:2]
-
     def integrate_counted(self, system, q0, p0, params, t):
         """:meth:`integrate`, and each trajectory's number of accepted steps (a step that ends at a wall
         counts as one; rejected trial steps do not)."""

@@ -32,13 +32,15 @@ class Integrator:
     def integrate(self, system: HamiltonianSystem, q0: torch.Tensor, p0: torch.Tensor, params: Params, t: torch.Tensor):
         """``q, p (batch, time, n_bodies, dim)`` at the times ``t (time,)`` from ``q0, p0 (batch, n_bodies, dim)``.
 
-        Called by :func:`simulators.integrate`, which has checked the shapes and times.
+        Called by :func:`simulators.integrate`, which has checked the shapes and times. By default
+        :meth:`integrate_counted` without its counts.
         """
-        raise NotImplementedError
+        return self.integrate_counted(system, q0, p0, params, t)[:2]
 
     def integrate_counted(self, system: HamiltonianSystem, q0, p0, params: Params, t: torch.Tensor):
         """:meth:`integrate`, and the number of steps each trajectory took: ``q, p, steps (batch,)`` int64.
-        A fixed-step method takes the same steps for every trajectory; an adaptive one counts its own."""
+        A fixed-step method takes the same steps for every trajectory; an adaptive one counts its own.
+        A subclass supplies one of the two."""
         raise NotImplementedError
 
 

@@ -23,9 +23,23 @@ def markdown_table(rows: list[dict], columns: list[str] | None = None) -> str:
     return "\n".join(lines)
 
 
-def recorded() -> dict:
+SCHEMA = 1
+"""Version of the results files' shared layout: ``{"schema": 1, "recorded": {...}, ...}`` where ``recorded``
+holds ``commit``, ``torch``, ``device``, ``threads`` and ``date`` (and, for figures measured before this layout,
+a ``note`` saying how its commit and date were found). The rest of a file is the benchmark's own."""
+
+RECORDED_KEYS = ("commit", "torch", "device", "threads", "date")
+
+
+def device_name(device) -> str:
+    """``"cpu"``, or ``"cuda (NAME)"`` with the GPU's model, so that a result says what it ran on."""
+    device = torch.device(device)
+    return f"cuda ({torch.cuda.get_device_name(device)})" if device.type == "cuda" else device.type
+
+
+def recorded(device="cpu") -> dict:
     """What ties a result to its code and machine: the commit (with ``+changes`` when the tree differs from it),
-    the torch version and the date."""
+    the torch version, the device, the CPU threads and the date (UTC)."""
     root = Path(__file__).resolve().parents[1]
 
     def git(*args):
@@ -35,14 +49,20 @@ def recorded() -> dict:
     commit = git("rev-parse", "HEAD") or "unknown"
     changed = bool(git("status", "--porcelain", "--untracked-files=no"))
     return {"commit": commit + ("+changes" if changed else ""), "torch": torch.__version__,
+            "device": device_name(device), "threads": torch.get_num_threads(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip
 
 
-def write_results(path: Path, record, indent: int = 2) -> None:
-    """Write ``record`` to ``path`` as JSON (creating its folder), with :func:`recorded` added, and say where."""
+def part_file(script: str, part: str, device="cpu") -> str:
+    """The results file of one part of a script: ``SCRIPT_PART.json``, ``SCRIPT_PART_cuda.json`` on a GPU."""
+    return f"{script}_{part}{'' if torch.device(device).type == 'cpu' else '_' + torch.device(device).type}.json"
+
+
+def write_results(path: Path, record: dict, device="cpu", indent: int = 2) -> None:
+    """Write ``record`` to ``path`` as JSON in the shared layout (:data:`SCHEMA`), creating its folder, and
+    say where."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    if isinstance(record, dict):
-        record = {"recorded": recorded(), **record}
+    record = {"schema": SCHEMA, "recorded": recorded(device), **record}
     path.write_text(json.dumps(record, indent=indent) + "\n")
     print(f"\nwrote {path}")
 

@@ -7,16 +7,14 @@ Usage:
     python benchmarks/model.py --quick               # small sizes: checks that the script runs
 
 Each scaling measurement runs in a fresh process, so that its peak resident memory (VmHWM, reset
-just before the measured call) belongs to that call alone. Prints tables and writes
-benchmarks/results/model.json.
+just before the measured call) belongs to that call alone. Prints tables; each part writes
+benchmarks/results/model_PART.json.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import platform
 import statistics
 import sys
 import time
@@ -28,7 +26,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, measure, run_child, sync, write_results  # noqa: E402
+from common import markdown_table, measure, part_file, run_child, sync, write_results  # noqa: E402
 
 from hamilton_lie import LieTransformer, hamiltonian_vector_field  # noqa: E402
 from hamilton_lie.analysis import group_errors  # noqa: E402
@@ -143,9 +141,9 @@ def invariance(samples_2d, finite_3d, n_systems: int) -> list[dict]:
     ]
     for label, group, n, grid in configs:
         torch.manual_seed(0)
-        model = LieTransformer(
-            group, ("masses", "k"), dim_hidden=32, num_layers=2, num_heads=4, lift_samples=n or 1, energy="full"
-        )
+        # SE(3)'s finite grids fix the lift themselves
+        lift = {"lift_samples": n} if n else {}
+        model = LieTransformer(group, ("masses", "k"), dim_hidden=32, num_layers=2, num_heads=4, energy="full", **lift)
         model = model.double().eval()
         q, p, params = _inputs(n_systems, 6, dim=group.dim, dtype=torch.float64)
         rotations = group.sample((4, n_systems), generator=torch.Generator().manual_seed(1))
@@ -173,19 +171,19 @@ def main() -> None:
     parser.add_argument("--part", choices=("throughput", "scaling", "invariance"), action="append")
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--device", default="cpu", help="device for the throughput part")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "model.json")
+    parser.add_argument(
+        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results",
+        help="each part writes model_PART.json here (model_throughput_cuda.json for the throughput part on a GPU)",
+    )  # fmt: skip
     args = parser.parse_args()
     parts = args.part or ["throughput", "scaling", "invariance"]
-    # parts not run keep their earlier results
-    results = json.loads(args.out.read_text()) if args.out.exists() else {}
-    results["machine"] = {
-        "platform": platform.platform(),
-        "torch": torch.__version__,
-        "threads": torch.get_num_threads(),
-    }
+
+    def write(part, record, device="cpu"):
+        write_results(args.out_dir / part_file("model", part, device), record, device)
+
     if "throughput" in parts:
         row = throughput(batch=10 if args.quick else 100, repeats=3 if args.quick else 10, device=args.device)
-        results["throughput"] = row
+        write("throughput", row, args.device)
         print(f"\nEnergy + gradient (create_graph) of the reference spring configuration, float32, {args.device}")
         print(
             markdown_table(
@@ -204,7 +202,7 @@ def main() -> None:
     if "scaling" in parts:
         sizes = (6, 64) if args.quick else (6, 64, 256, 512, 2048)
         rows = scaling(sizes, batch=4, repeats=1 if args.quick else 3, limit_s=120 if args.quick else 900)
-        results["scaling"] = rows
+        scaling_record = {"rows": rows}
         print("\nOne energy + gradient (create_graph) + backward, batch 4, T(2) reference configuration, float32")
         fmt = []
         for r in rows:
@@ -231,18 +229,18 @@ def main() -> None:
                 np.log([r["bodies"] for r in knn]), np.log([r["peak_above_baseline_gib"] for r in knn]), 1
             )[0]
             tslope = np.polyfit(np.log([r["bodies"] for r in knn]), np.log([r["seconds"] for r in knn]), 1)[0]
-            results["knn_fitted_exponents"] = {"memory": slope, "time": tslope}
+            scaling_record["knn_fitted_exponents"] = {"memory": slope, "time": tslope}
             print(f"32-nearest (as built), N >= 64: fitted exponents memory ~ N^{slope:.2f}, time ~ N^{tslope:.2f}")
+        write("scaling", scaling_record)
     if "invariance" in parts:
         rows = invariance(
             (1, 2, 4, 8, 16) if not args.quick else (2, 4),
             list(("tetrahedral", "octahedral", "icosahedral")),
             8 if args.quick else 64,
         )
-        results["invariance"] = rows
+        write("invariance", {"rows": rows})
         print("\nInvariance error of untrained eval-mode models (float64) under Haar-random rotations")
         print(markdown_table(rows))
-    write_results(args.out, results)
 
 
 if __name__ == "__main__":

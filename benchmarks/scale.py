@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import sys
 from pathlib import Path
 
@@ -157,8 +156,7 @@ def main() -> None:
     print(markdown_table(table))
     print("\nFitted exponent of time in N (N >= 256): " + ", ".join(
         f"{k} {'-' if v is None else f'{v:.2f}'}" for k, v in exponents.items()))  # fmt: skip
-    machine = {"platform": platform.platform(), "torch": torch.__version__, "threads": torch.get_num_threads()}
-    write_results(args.out, {"machine": machine, "rows": rows, "time_exponents": exponents})
+    write_results(args.out, {"rows": rows, "time_exponents": exponents})
 
 
 def train_part(args) -> None:

@@ -7,14 +7,13 @@ Usage:
     python benchmarks/simulate.py --quick         # small sizes, a smoke test
     python benchmarks/simulate.py --part speed    # one part: speed | recipes | lieconv | rebound
 
-Prints tables and writes benchmarks/results/simulate.json.
+Prints tables; each part writes benchmarks/results/simulate_PART.json.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import platform
 import subprocess
 import sys
 import tempfile
@@ -28,7 +27,7 @@ from scipy.integrate import solve_ivp
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import markdown_table, sync, write_results  # noqa: E402
+from common import markdown_table, part_file, sync, write_results  # noqa: E402
 
 from hamilton_lie import load_recipe  # noqa: E402
 from hamilton_lie.data import recipe_path, relative_energy_error  # noqa: E402
@@ -294,24 +293,23 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs")
     parser.add_argument("--part", choices=("speed", "recipes", "lieconv", "rebound"), action="append")
     parser.add_argument("--device", default="cpu", help="device of the batched torch integration in the speed part")
-    parser.add_argument("--out", type=Path, default=ROOT / "benchmarks" / "results" / "simulate.json")
+    parser.add_argument(
+        "--out-dir", type=Path, default=ROOT / "benchmarks" / "results",
+        help="each part writes simulate_PART.json here (simulate_speed_cuda.json for the speed part on a GPU)",
+    )  # fmt: skip
     args = parser.parse_args()
     parts = args.part or ["speed", "recipes", "lieconv", "rebound"]
-    results = {
-        "machine": {
-            "platform": platform.platform(),
-            "processor": platform.processor(),
-            "torch": torch.__version__,
-            "threads": torch.get_num_threads(),
-        }
-    }
+
+    def write(part, record, device="cpu"):
+        write_results(args.out_dir / part_file("simulate", part, device), record, device)
+
     if "speed" in parts:
         n_torch, n_scipy = (200, 5) if args.quick else (5200, 50)
         rows = [
             speed("springs-2d", n_torch, n_scipy, args.device),
             speed("gravity-2d", n_torch // 4 if args.device == "cpu" else n_torch, max(2, n_scipy // 5), args.device),
         ]
-        results["speed"] = rows
+        write("speed", {"rows": rows}, args.device)
         print(
             f"\nBatched torch integration ({args.device}) vs a per-trajectory scipy DOP853 loop at the same max energy error"
         )
@@ -334,7 +332,7 @@ def main() -> None:
         print(markdown_table(fmt, list(fmt[0])))
     if "recipes" in parts:
         rows = [recipe_cost(name, args.quick) for name in RECIPES]
-        results["recipes"] = rows
+        write("recipes", {"rows": rows})
         print("\nGenerating each shipped recipe (fresh process each; peak = max resident memory)")
         fmt = [
             {
@@ -353,7 +351,7 @@ def main() -> None:
         if rows is None:
             print("\nREBOUND is not installed (pip install -e '.[bench]'): the IAS15 comparison is skipped")
         else:
-            results["rebound"] = rows
+            write("rebound", {"rows": rows})
             print("\nGravity in 3D, the same initial states: the generator's integration (batched) against REBOUND IAS15")
             fmt = [{"systems": r["systems"], "integrator": r["integrator"], "ms per trajectory": f"{r['ms_per_trajectory']:.1f}",
                     "energy error max / median": f"{r['max_energy_error']:.1e} / {r['median_energy_error']:.1e}",
@@ -363,10 +361,9 @@ def main() -> None:
             print(markdown_table(fmt, list(fmt[0])))
     if "lieconv" in parts:
         row = lieconv_accuracy(100 if args.quick else 2000)
-        results["lieconv_accuracy"] = row
+        write("lieconv", row)
         print("\nThe published spring data (RK4, one step per sample) against the exact solution")
         print(markdown_table([{k: f"{v:.2e}" if isinstance(v, float) else v for k, v in row.items()}], list(row)))
-    write_results(args.out, results)
 
 
 if __name__ == "__main__":

@@ -36,7 +36,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import train_with_bar, write_results  # noqa: E402
+from common import recorded, train_with_bar, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, TrajectoryDataset, evaluate, generate_dataset, load_config, load_recipe  # noqa: E402  # noqa: E402
 from hamilton_lie.training import build_model, evaluate_mse, load_checkpoint  # noqa: E402
@@ -236,6 +236,7 @@ def main() -> None:
         metrics = test_metrics(config, out / "best.pt", data, torch.device(args.device), dtype, n_rollout)
         rows.append(
             {
+                "recorded": recorded(args.device),  # rows of earlier runs stay in the file beside this one's
                 "model": name,
                 "n_train": n,
                 "seed": seed,
@@ -275,7 +276,7 @@ def main() -> None:
             f"| {s['min']:.2e} to {s['max']:.2e} | {reference_at(s['n_train']):.2e} |"
         )
     if not args.quick:
-        write_results(args.out, {"device": args.device, "rows": rows, "seed_medians": summary})
+        write_results(args.out, {"rows": rows, "seed_medians": summary}, args.device)
 
 
 if __name__ == "__main__":

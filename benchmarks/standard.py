@@ -198,7 +198,7 @@ def main() -> None:
     rows = []
     if args.out.exists() and not args.quick:
         previous = json.loads(args.out.read_text())
-        rows = [{"recorded": previous["recorded"], **r} for r in previous["rows"] if r["recipe"] not in args.recipes]
+        rows = [r for r in previous["rows"] if r["recipe"] not in args.recipes]  # each row keeps its own "recorded"
     for name in args.recipes:
         fraction = 0.001 if args.quick else FRACTION.get(name, 1.0)
         timed, checked = (2, 2) if args.quick else (args.original_trajectories, CHECKED.get(name, 16))
@@ -235,7 +235,7 @@ def main() -> None:
         "rel. energy error (median / max)": f"{r['accuracy']['faithful_rel_energy_error_median']:.1e} / "
                                             f"{r['accuracy']['faithful_rel_energy_error_max']:.1e}",
     } for r in rows]))  # fmt: skip
-    write_results(args.out, {"device": "cpu", "threads": torch.get_num_threads(), "quick": args.quick, "rows": rows})
+    write_results(args.out, {"quick": args.quick, "rows": rows})
 
 
 if __name__ == "__main__":

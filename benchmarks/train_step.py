@@ -21,8 +21,6 @@ Prints a table and writes benchmarks/results/train_step[_DEVICE].json.
 from __future__ import annotations
 
 import argparse
-import json
-import platform
 import statistics
 import sys
 import time
@@ -33,7 +31,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from common import measure, sync  # noqa: E402
+from common import measure, part_file, sync, write_results  # noqa: E402
 
 from hamilton_lie import HamiltonianDynamics, get_model  # noqa: E402
 from hamilton_lie.training import window_loss  # noqa: E402
@@ -129,8 +127,6 @@ def main() -> None:
     seconds = statistics.median(times[True])
     peak = matmul_peak(device, 4096 if device.type == "cuda" else 1024, 20 if device.type == "cuda" else 5)
     row = {
-        "device": str(device),
-        "threads": torch.get_num_threads(),
         "parameters": sum(w.numel() for w in variants[True][0].parameters()),
         "batch": batch,
         "median_step_seconds": seconds,
@@ -143,11 +139,10 @@ def main() -> None:
         # the profiled step's kernels (GPU only); their time against the step's shows how busy the GPU is
         "gpu_kernels": len(kernels) if device.type == "cuda" else None,
         "gpu_kernel_seconds": sum(e.device_time for e in kernels) / 1e6 if device.type == "cuda" else None,
-        "torch": torch.__version__,
-        "platform": platform.platform(),
     }
     print("\nOne optimiser step, LieTransformer-T(2) reference configuration, float32")
-    cols = ["device", "threads", "batch", "median_step_seconds", "median_step_seconds_pytorch_kernels",
+    print(f"{device}, {torch.get_num_threads()} threads")
+    cols = ["batch", "median_step_seconds", "median_step_seconds_pytorch_kernels",
             "speedup_of_fused_kernels", "step_gflop", "achieved_gflop_per_s", "matmul_peak_gflop_per_s",
             "fraction_of_peak"]  # fmt: skip
     print("| " + " | ".join(cols) + " |")
@@ -163,13 +158,7 @@ def main() -> None:
         print("\n| batch | median step (s) | windows/s |\n|---|---|---|")
         for r in row["batch_scaling"]:
             print(f"| {r['batch']} | {r['median_step_seconds']:.3g} | {r['windows_per_second']:.0f} |")
-    out = (
-        args.out
-        or ROOT / "benchmarks" / "results" / f"train_step{'' if device.type == 'cpu' else '_' + device.type}.json"
-    )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(row, indent=2) + "\n")
-    print(f"\nwrote {out}")
+    write_results(args.out or ROOT / "benchmarks" / "results" / part_file("train", "step", device), row, device)
 
 
 if __name__ == "__main__":

@@ -74,7 +74,7 @@ def main() -> None:
             row[f"{Path(run).name} (step {r['step']})"] = "-" if rel is None else f"{rel:.3f}"
         rows.append(row)
     print(markdown_table(rows))
-    write_results(args.out, record)
+    write_results(args.out, {"runs": record})
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """The benchmark scripts still run (small sizes); their figures are reported, not asserted."""
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import springs  # noqa: E402  (the data-efficiency figure lives with the benchmark that owns its rows)
+from common import RECORDED_KEYS, SCHEMA  # noqa: E402
 
 from hamilton_lie.data import recipe_path
 
@@ -27,7 +29,12 @@ from hamilton_lie.data import recipe_path
     ],
 )
 def test_benchmark_script_runs(root, tmp_path, script, args):
-    out = [] if script == "springs.py" else ["--out", str(tmp_path / "out.json")]
+    if script == "springs.py":
+        out = []
+    elif script in ("simulate.py", "model.py"):  # one file per part
+        out = ["--out-dir", str(tmp_path)]
+    else:
+        out = ["--out", str(tmp_path / "out.json")]
     done = subprocess.run(
         [sys.executable, str(root / "benchmarks" / script), *args, *out],
         cwd=root, capture_output=True, text=True, timeout=600,
@@ -37,6 +44,32 @@ def test_benchmark_script_runs(root, tmp_path, script, args):
     if script == "train_step.py":
         scaling = json.loads((tmp_path / "out.json").read_text())["batch_scaling"]
         assert [r["batch"] for r in scaling] == [4, 8] and all(r["median_step_seconds"] > 0 for r in scaling)
+    written = sorted(tmp_path.glob("*.json"))
+    if script == "simulate.py":
+        assert {f.name for f in written} >= {"simulate_speed.json", "simulate_lieconv.json"}
+    if script == "model.py":
+        assert {f.name for f in written} == {"model_throughput.json", "model_invariance.json", "model_scaling.json"}
+    for f in written:
+        assert_shared_layout(json.loads(f.read_text()), f.name)
+
+
+def assert_shared_layout(record: dict, name: str) -> None:
+    """A results file ties its figures to a commit, a torch version, a device and a date."""
+    assert record["schema"] == SCHEMA, name
+    rec = record["recorded"]
+    assert set(RECORDED_KEYS) <= set(rec) <= {*RECORDED_KEYS, "note"}, name
+    assert re.fullmatch(r"[0-9a-f]{40}(\+changes)?", rec["commit"]), name
+    assert re.fullmatch(r"\d+\.\d+\.\d+.*", rec["torch"]), name
+    assert rec["device"] == "cpu" or re.fullmatch(r"cuda \(.+\)", rec["device"]), name
+    assert isinstance(rec["threads"], int) and rec["threads"] > 0, name
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", rec["date"]), name
+
+
+def test_every_committed_result_records_its_commit_torch_device_and_date(root):
+    files = sorted((root / "benchmarks" / "results").glob("*.json"))
+    assert len(files) > 10
+    for f in files:
+        assert_shared_layout(json.loads(f.read_text()), f.name)
 
 
 @pytest.mark.slow
@@ -134,7 +167,7 @@ def test_weight_drift_rebuilds_the_initial_weights(root, tiny_h5, tmp_path):
     )  # fmt: skip
     assert done.returncode == 0, done.stderr[-2000:]
     record = json.loads(out.read_text())
-    still, moved = (record[str(runs[lr])]["kinds"] for lr in ("1e-12", "1e-3"))
+    still, moved = (record["runs"][str(runs[lr])]["kinds"] for lr in ("1e-12", "1e-3"))
     assert still.keys() == moved.keys() and len(still) >= 4
     *trained, energy_offset = still  # the output bias: a constant in H, so no gradient reaches it
     for kind in still:

@@ -47,7 +47,8 @@ def recorded(device="cpu") -> dict:
         return done.stdout.strip() if done.returncode == 0 else ""
 
     commit = git("rev-parse", "HEAD") or "unknown"
-    changed = bool(git("status", "--porcelain", "--untracked-files=no"))
+    # results written earlier in the same run are not changes to the code that measures
+    changed = bool(git("status", "--porcelain", "--untracked-files=no", "--", ".", ":!benchmarks/results"))
     return {"commit": commit + ("+changes" if changed else ""), "torch": torch.__version__,
             "device": device_name(device), "threads": torch.get_num_threads(),
             "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}  # fmt: skip

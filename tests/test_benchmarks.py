@@ -208,3 +208,32 @@ def test_data_efficiency_tells_apart_models_whose_colours_repeat():
     assert [line.get_linestyle() for line in ax.lines].count("--") == 8
     assert [line.get_linestyle() for line in ax.lines].count("-.") == 4
     assert [t.get_text() for t in ax.get_legend().get_texts()] == [f"m{i:02d}" for i in range(20)]
+
+
+def test_benchmark_pages_show_the_tables_their_results_generate(root):
+    """Every generated table on the benchmark pages and data cards is what `report.py` makes of the JSON."""
+    done = subprocess.run(
+        [sys.executable, str(root / "benchmarks" / "report.py"), "--check"], cwd=root, capture_output=True, text=True
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr + done.stdout
+    import report
+
+    names = {m.group("name") for page in report.PAGES for m in report.BLOCK.finditer(page.read_text())}
+    assert names == set(report.TABLES)  # every table is shown somewhere
+
+
+def test_report_replaces_a_stale_table_and_names_its_source(root):
+    import report
+
+    stale = "Intro.\n\n<!-- table: model-invariance -->\n| typed | by hand |\n<!-- end table -->\nAfter.\n"
+    fresh = report.render(stale)
+    results = json.loads((root / "benchmarks" / "results" / "model_invariance.json").read_text())
+    assert "typed" not in fresh and fresh.startswith("Intro.") and fresh.endswith("<!-- end table -->\nAfter.\n")
+    assert fresh.count("| SE(") == len(results["rows"])
+    assert f"model_invariance.json`: {results['recorded']['commit'][:7]}" in fresh
+    assert report.render(fresh) == fresh
+
+
+def test_benchmark_page_is_a_reference_not_a_log(root):
+    assert len((root / "benchmarks" / "README.md").read_text().splitlines()) <= 150
+    assert len((root / "README.md").read_text().splitlines()) <= 150

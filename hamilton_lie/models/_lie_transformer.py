@@ -42,8 +42,8 @@ from ._base import EnergyModel, masked_mean
 # above this many pairs per layer (B M K), attention recomputes its per-pair intermediates rather than
 # keeping them: the spring benchmark's batches (100 x 6 x 6) and 256 bodies x 32 neighbours x batch 4
 # stay below it, larger systems go above. Kept, that 256-body case peaks at 0.8 GiB with the fused
-# location kernels and at 2.0 GiB with PyTorch's (benchmarks/README.md): set recompute_pairs lower
-# where the fused kernels do not run (a GPU) and memory is short
+# location kernels and at 2.0 GiB with PyTorch's (benchmarks/results/model_scaling.json): set
+# recompute_pairs lower where the fused kernels do not run (a GPU) and memory is short
 RECOMPUTE_PAIRS = 65536
 
 
@@ -89,8 +89,7 @@ class LieTransformer(EnergyModel):
             with fused location kernels keeps only a few floats per pair and never recomputes.
         pair_distance: append the squared distance |q_j - q_i|^2 of the two tokens' bodies to the
             pair features (invariant under every group here, all subgroups of E(d)). Off in the
-            reference; on the spring benchmark it halved T(2)'s 5-step test MSE at n_train 100
-            (1.9e-4 against 3.9e-4, benchmarks/README.md).
+            reference; on in the tuned spring preset, with product logits and ``pair_range``.
         pair_range: translation groups only (T(d)): the displacement v = q_j - q_i enters the
             location kernels as v / sqrt(1 + |v|^2 / pair_range^2), and ``pair_distance`` as that
             vector's squared length. Pairs much closer than ``pair_range`` are barely changed;
@@ -98,7 +97,8 @@ class LieTransformer(EnergyModel):
             training distances feeds the kernels values they were trained on, and its position moves
             them by O(pair_range / |v|) instead of O(1). None (the reference): raw displacements.
             On the spring benchmark, with ``pair_distance`` and product logits, 3 lowered T(2)'s 5-step
-            test MSE at n_train 400 from 1.1e-4 to 1.9e-5 (median over seeds; benchmarks/README.md).
+            test MSE at n_train 400 from 1.1e-4 to 1.9e-5 (median over seeds; the documentation's
+            spring data-efficiency page).
         output_scale: see :class:`EnergyModel`.
         fused_kernels: evaluate the location kernels (and their first and second derivatives), the
             per-head attention products and LayerNorm's second derivative with vectorised C++ loops

@@ -216,7 +216,7 @@ class LieSelfAttention(nn.Module):
             return True
         # all tokens, and no per-pair MLP as PyTorch operations: a kept pair is a few floats per head
         # (logits and weights), and keeping was both faster and leaner than recomputing at 256 and
-        # 512 bodies (benchmarks/README.md)
+        # 512 bodies (`python benchmarks/model.py --part scaling`)
         if self.logits == "content":
             return False
         loc = self.location

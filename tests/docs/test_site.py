@@ -70,5 +70,5 @@ def test_the_top_level_names_are_documented_where_they_live(site, root):
 
 def test_every_page_in_the_navigation_is_built(site):
     for page in ("getting-started", "guide/train", "concepts/groups", "concepts/metrics", "extending", "datasets",
-                 "benchmarks", "api/models", "notebooks/03-diagnostics"):
+                 "benchmarks", "benchmarks/springs", "api/models", "notebooks/03-diagnostics"):
         assert (site / page / "index.html").stat().st_size > 2000, page

@@ -80,4 +80,4 @@ def check_device(device) -> None:
         "mps": lambda: torch.backends.mps.is_available(),
     }.get(dev.type, lambda: False)()
     if not available:
-        raise HamiltonLieError(f"device {device!r}: this machine's torch {torch.__version__} has no such device")
+        raise HamiltonLieError(f"device {str(device)!r}: this machine's torch {torch.__version__} has no such device")

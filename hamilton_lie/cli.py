@@ -71,17 +71,25 @@ def _resolve_recipe(name: str | Path) -> tuple[Path, Path]:
 
 
 def _generate(recipe: str | Path, out: Path | None, device: str, force: bool) -> Path:
+    """Generate with a bar; under torchrun every process writes its shard, and rank 0 shows its own progress
+    and the summary."""
     from .data import generate_dataset, load_recipe
+    from .training import Distributed
 
+    ddp = Distributed.from_environment()
     recipe_path, default_out = _resolve_recipe(recipe)
     loaded = load_recipe(recipe_path)
-    total = sum(n for _, n in loaded.splits.items())
-    with _Bar(f"generate {recipe_path.stem}", "traj", total) as bar:
-        result = generate_dataset(loaded, out or default_out, device=device, force=force, progress=bar.update)
-    print(
-        f"wrote {result.path} ({result.size_bytes / 2**20:.1f} MiB, {result.n_trajectories} trajectories, "
-        f"{result.seconds:.1f} s, max relative energy error {result.max_rel_energy_error:.2e})"
-    )
+    total = sum(-(-n // ddp.world) for _, n in loaded.splits.items())  # rank 0's share: the largest
+    shard = f" (shard 1 of {ddp.world})" if ddp.world > 1 else ""
+    with _Bar(f"generate {recipe_path.stem}{shard}", "traj", total) as bar:
+        result = generate_dataset(loaded, out or default_out, device=ddp.device(device), force=force,
+                                  progress=bar.update if ddp.main else None, distributed=ddp)  # fmt: skip
+    if ddp.main:
+        shards = f", joined from {ddp.world} shards" if ddp.world > 1 else ""
+        print(
+            f"wrote {result.path} ({result.size_bytes / 2**20:.1f} MiB, {result.n_trajectories} trajectories, "
+            f"{result.seconds:.1f} s, max relative energy error {result.max_rel_energy_error:.2e}{shards})"
+        )
     return result.path
 
 
@@ -120,6 +128,7 @@ def _info(path: Path) -> None:
          + f"seed {a['seed']}"),  # fmt: skip
         *([("steps", "per trajectory {} to {} (median {})".format(*info.steps[::2], info.steps[1]))] if info.steps else []),
         ("splits", ", ".join(f"{k} {v}" for k, v in info.sizes.items())),
+        *([("shards", _shards(info))] if "shards" in a else []),
         *([("source", _source(a["source"]))] if "source" in a else []),
         ("energy error", f"max relative {a['max_rel_energy_error']:.3e}" if math.isfinite(a["max_rel_energy_error"])
          else "not stored (the data's Hamiltonian is not known)"),  # fmt: skip
@@ -127,6 +136,15 @@ def _info(path: Path) -> None:
     width = max(len(k) for k, _ in rows)
     for k, v in rows:
         print(f"{k:<{width}}  {v}")
+
+
+def _shards(info) -> str:
+    """Where a joined file's arrays are: its shard files (checked present by ``check_dataset``)."""
+    from .data._shards import shard_path
+
+    world = int(info.attrs["shards"])
+    files = [shard_path(info.path, rank, world) for rank in range(world)]
+    return f"{world} files in {files[0].parent}, {sum(f.stat().st_size for f in files) / 2**20:.2f} MiB, read through this one"
 
 
 def _source(text: str) -> str:

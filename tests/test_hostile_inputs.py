@@ -489,7 +489,7 @@ def test_a_dataset_over_the_file_size_limit_is_refused_up_front(root, tmp_path):
 WRITE_FAILS_MIDWAY = """
 import sys
 from hamilton_lie.data import _generate
-_generate._file_bytes = lambda recipe: 0  # no up-front refusal and no reservation: the writes themselves fail
+_generate._file_bytes = lambda recipe, world=1: 0  # no up-front refusal and no reservation: the writes themselves fail
 from hamilton_lie.cli import main
 sys.exit(main(sys.argv[1:]))
 """

@@ -105,13 +105,16 @@ class SplitWriter:
             group.create_dataset("t", data=t, fletcher32=True)
             shape = (n, t.shape[0], n_bodies, dim)
             opts = {"dtype": "f8", "fletcher32": True, "compression": None if compression == "none" else compression}
-            self.arrays = {
-                "q": group.create_dataset("q", shape=shape, chunks=(1, *shape[1:]), **opts),
-                "p": group.create_dataset("p", shape=shape, chunks=(1, *shape[1:]), **opts),
-            }
+
+            def per_trajectory(name, shape, chunks=None):
+                # a process's empty share of a small split: a chunk may not exceed a fixed empty shape
+                grows = {"maxshape": (None, *shape[1:])} if shape[0] == 0 else {}
+                return group.create_dataset(name, shape=shape, chunks=chunks, **opts, **grows)
+
+            self.arrays = {name: per_trajectory(name, shape, (1, *shape[1:])) for name in ("q", "p")}
             if energies:
-                self.arrays["energy"] = group.create_dataset("energy", shape=shape[:2], chunks=(1, shape[1]), **opts)
-                self.arrays["rel_energy_error"] = group.create_dataset("rel_energy_error", shape=(n,), **opts)
+                self.arrays["energy"] = per_trajectory("energy", shape[:2], (1, shape[1]))
+                self.arrays["rel_energy_error"] = per_trajectory("rel_energy_error", (n,))
             if steps:
                 self.arrays["steps"] = group.create_dataset("steps", shape=(n,), dtype="i8", fletcher32=True)
             for name, value in params.items():

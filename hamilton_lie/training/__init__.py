@@ -6,11 +6,11 @@ LieConv/LieTransformer protocol (:func:`window_loss`); the checkpoint format liv
 (:func:`load_checkpoint`); multi-process runs under ``torchrun`` are described by :class:`Distributed`.
 """
 
+from .._distributed import Distributed
 from .._errors import ConfigError, TrainingDiverged
 from ._build import build_model, data_identity, describe_data, initial_model
 from ._checkpoint import CHECKPOINT_FORMAT, RunFolder, load_checkpoint, resolve_checkpoint, save_checkpoint
 from ._config import DTYPES, Config, DataConfig, ModelConfig, TrainConfig, load_config, parse_config, preset_names
-from ._distributed import Distributed
 from ._loop import Progress, TrainResult
 from ._loss import evaluate_mse, to_device, window_loss
 from ._train import train

@@ -2,7 +2,7 @@
 
 The loop owns no output of its own: it writes through a :class:`~._checkpoint.RunFolder` (checkpoints
 and the metrics log), reports each step to a ``progress`` callback (the CLI draws a bar from it),
-learns its place in a multi-process job from a :class:`~._distributed.Distributed`, and draws random
+learns its place in a multi-process job from a :class:`~hamilton_lie.training.Distributed`, and draws random
 lifts from the run's explicit ``torch.Generator``. Data order and windows derive from ``train.seed``
 and the epoch, so a run killed at any point and resumed from ``last.pt`` ends with the same weights as
 an uninterrupted one on the same machine.
@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
+from .._distributed import Distributed
 from .._errors import TrainingDiverged
 from .._seeds import epoch_seed
 from ..data import TrajectoryDataset
 from ..dynamics import HamiltonianDynamics
 from ._checkpoint import CHECKPOINT_FORMAT, RunFolder
 from ._config import Config
-from ._distributed import Distributed
 from ._loss import batches, evaluate_mse
 
 log = logging.getLogger(__name__)

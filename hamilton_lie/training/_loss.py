@@ -10,9 +10,9 @@ from __future__ import annotations
 import torch
 from torch.utils.data import default_collate
 
+from .._distributed import Distributed
 from ..data import TrajectoryDataset
 from ..dynamics import HamiltonianDynamics, to_z
-from ._distributed import Distributed
 
 
 def window_loss(

@@ -9,6 +9,7 @@ from collections.abc import Callable
 import torch
 
 from .._checks import check_device, check_output_folder
+from .._distributed import Distributed
 from .._errors import ConfigError, first_line
 from .._files import exclusive
 from ..data import TrajectoryDataset
@@ -16,7 +17,6 @@ from ..dynamics import HamiltonianDynamics
 from ._build import data_identity, initial_state
 from ._checkpoint import RunFolder
 from ._config import Config
-from ._distributed import Distributed
 from ._loop import Progress, Run, TrainResult, fit
 from ._loss import WindowLoss
 

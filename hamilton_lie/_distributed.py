@@ -2,7 +2,9 @@
 
 Under ``torchrun --nproc_per_node=K -m hamilton_lie train ...`` each process joins the process group
 torchrun describes (gloo on CPU, nccl on GPU), takes its share of every global batch, and
-DistributedDataParallel averages the gradients; only rank 0 validates and writes.
+DistributedDataParallel averages the gradients; only rank 0 validates and writes. Under
+``torchrun ... -m hamilton_lie generate RECIPE`` each process integrates its share of every split into a
+shard file, and rank 0 joins them (:func:`hamilton_lie.data.generate_dataset`).
 """
 
 from __future__ import annotations
@@ -45,15 +47,27 @@ class Distributed:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group(backend="nccl" if device.type == "cuda" else "gloo")
 
-    def all_finite(self, loss: torch.Tensor) -> bool:
-        """Whether the loss is finite on every rank: a rank that stopped alone would leave the others
-        waiting in the gradient all-reduce."""
-        finite = torch.isfinite(loss.detach()).to(torch.float32).reshape(1)
+    def _reduce(self, value: torch.Tensor, op: str) -> float:
+        """``value`` (one element, on the group's device) reduced over every rank with ``op`` (MIN or MAX)."""
         if self.world > 1:
             import torch.distributed as dist
 
-            dist.all_reduce(finite, op=dist.ReduceOp.MIN)
-        return bool(finite.item())
+            dist.all_reduce(value, op=getattr(dist.ReduceOp, op))
+        return float(value.item())
+
+    def all_true(self, flag: bool) -> bool:
+        """Whether ``flag`` holds on every rank of a gloo group: a rank that failed alone must not leave the
+        others waiting at the next collective."""
+        return bool(self._reduce(torch.tensor([float(flag)]), "MIN"))
+
+    def maximum(self, value: float) -> float:
+        """The largest of every rank's ``value`` (a gloo group)."""
+        return self._reduce(torch.tensor([value], dtype=torch.float64), "MAX")
+
+    def all_finite(self, loss: torch.Tensor) -> bool:
+        """Whether the loss is finite on every rank: a rank that stopped alone would leave the others
+        waiting in the gradient all-reduce."""
+        return bool(self._reduce(torch.isfinite(loss.detach()).to(torch.float32).reshape(1), "MIN"))
 
     def barrier(self) -> None:
         """Wait for every rank (alone: nothing to wait for)."""

@@ -13,6 +13,7 @@ Prints tables; each part writes benchmarks/results/simulate_PART.json.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import subprocess
 import sys
@@ -30,10 +31,12 @@ sys.path.insert(0, str(ROOT))
 from common import markdown_table, part_file, sync, write_results  # noqa: E402
 
 from hamilton_lie import load_recipe  # noqa: E402
-from hamilton_lie.data import recipe_path, relative_energy_error  # noqa: E402
-from simulators import get_integrator, integrate  # noqa: E402
+from hamilton_lie._seeds import split_seed  # noqa: E402  (how a file draws each split's systems)
+from hamilton_lie.data import SPLITS, recipe_path, relative_energy_error  # noqa: E402
+from simulators import integrate  # noqa: E402
 
-RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d", "tiny")
+RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "gravity-3d-cluster", "charged-3d",
+           "tiny")
 
 
 def _numpy_rhs(system, params_row):
@@ -79,6 +82,20 @@ def _scipy_loop(system, q0, p0, params, t, rtol):
     return torch.from_numpy(q_out), torch.from_numpy(p_out)
 
 
+def _scipy_at_error(system, q0, p0, params, t, target: float) -> dict:
+    """The per-trajectory SciPy DOP853 loop at the loosest ``rtol`` (1e-6 to 1e-13) whose largest energy error
+    is at most ``target``: its ``rtol``, ``seconds`` and ``max_energy_error`` (the tightest, if none is)."""
+    for rtol in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13):
+        start = time.perf_counter()
+        qs, ps = _scipy_loop(system, q0, p0, params, t, rtol)
+        seconds = time.perf_counter() - start
+        _, err = relative_energy_error(system, qs, ps, params)
+        chosen = {"rtol": rtol, "seconds": seconds, "max_energy_error": float(err.max())}
+        if chosen["max_energy_error"] <= target:
+            break
+    return chosen
+
+
 def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> dict:
     """Trajectories per second: batched torch (the recipe's integrator) vs scipy at the same max energy error."""
     recipe = load_recipe(recipe_path(recipe_name))
@@ -110,17 +127,8 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
 
     q, p, torch_seconds = run_torch(linear=True)
     _, errors = relative_energy_error(system, q, p, params)
-    sub = {k: v[:n_scipy] for k, v in params.items()}
     target = float(errors[:n_scipy].max())  # the torch error on the very trajectories scipy integrates
-    chosen = None
-    for rtol in (1e-6, 1e-7, 1e-8, 1e-9, 1e-10, 1e-11, 1e-12, 1e-13):
-        start = time.perf_counter()
-        qs, ps = _scipy_loop(system, q0[:n_scipy], p0[:n_scipy], sub, t, rtol)
-        seconds = time.perf_counter() - start
-        _, err = relative_energy_error(system, qs, ps, sub)
-        chosen = {"rtol": rtol, "seconds": seconds, "max_energy_error": float(err.max())}
-        if chosen["max_energy_error"] <= target:
-            break
+    chosen = _scipy_at_error(system, q0[:n_scipy], p0[:n_scipy], {k: v[:n_scipy] for k, v in params.items()}, t, target)
     row = {
         "recipe": recipe_name,
         "integrator": f"{recipe.integrator} x{recipe.substeps}",
@@ -140,10 +148,6 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
         row["torch_step_by_step_traj_per_s"] = n_torch / step_seconds
         row["speedup_step_by_step"] = row["torch_step_by_step_traj_per_s"] / row["scipy_traj_per_s"]
     return row
-
-
-# the gravity-3d recipe's physics with equal-footing bodies: chaotic clusters with close encounters
-CLUSTER = {"configuration": "cluster"}
 
 
 def _ias15(system, q0, p0, params, t):
@@ -169,47 +173,49 @@ def _ias15(system, q0, p0, params, t):
     return torch.from_numpy(q_out), torch.from_numpy(p_out), seconds / q0.shape[0]
 
 
-def rebound_comparison(n: int) -> list[dict] | None:
-    """Gravity in 3D, the same initial states through the generator's integration (batched) and through IAS15
-    one at a time: milliseconds per trajectory, the energy error (the data's softened H, so REBOUND's own
-    ``energy()``, which leaves the softening out, is not used), and how long each trajectory stays within 1e-6
-    (largest coordinate difference over the system's initial extent) of IAS15's. None without REBOUND."""
+def rebound_comparison(n: int, n_scipy: int) -> list[dict] | None:
+    """The gravity recipes' own test systems (the first ``n`` of each file's test split) through the generator
+    (batched), a per-trajectory SciPy DOP853 loop at no larger energy error (the first ``n_scipy``) and REBOUND
+    IAS15 (each alone): milliseconds per trajectory, the energy error of the data's softened H (REBOUND's own
+    ``energy()`` leaves the softening out), and how long each trajectory stays within 1e-6 (largest coordinate
+    difference over the system's initial extent) of IAS15's. None without REBOUND."""
     try:
         import rebound  # noqa: F401
     except ImportError:
         return None
-    base = load_recipe("gravity-3d")
-    cases = [("gravity-3d", base, {})]
-    for tol in (1e-10, 1e-12):
-        cases.append(("gravity-3d, cluster", base, {"integrator": "dop853", "rtol": tol, "atol": tol}))
-    rows = []
-    references = {}
-    for label, recipe, options in cases:
-        settings = {**recipe.build_system().settings, **(CLUSTER if "cluster" in label else {})}
-        system = type(recipe.build_system())(recipe.n_bodies, recipe.dim, **settings)
-        method = recipe.build_integrator() if not options else get_integrator(options["integrator"], rtol=options["rtol"], atol=options["atol"])
-        g = torch.Generator().manual_seed(0)
-        params = system.sample_params(n, generator=g)
-        q0, p0 = system.sample_state(params, generator=g)
+    cases = [("gravity-3d", {}), ("gravity-3d-cluster", {}), ("gravity-3d-cluster", {"rtol": 1e-12, "atol": 1e-12})]
+    rows, references = [], {}
+    for name, options in cases:
+        recipe = dataclasses.replace(load_recipe(name), **options)
+        system, method = recipe.build_system(), recipe.build_integrator()
+        g = torch.Generator().manual_seed(split_seed(recipe.seed, SPLITS.index("test")))  # as the file draws it
+        params = {k: v[:n] for k, v in system.sample_params(recipe.splits.test, generator=g).items()}
+        q0, p0 = (x[:n] for x in system.sample_state(params, generator=g))
         t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64)
         start = time.perf_counter()
         q, p = integrate(system, q0, p0, params, t, method=method)
         ms = 1000 * (time.perf_counter() - start) / n
-        if label not in references:
-            references[label] = _ias15(system, q0, p0, params, t)
-            qr, pr, seconds = references[label]
+        if name not in references:
+            references[name] = _ias15(system, q0, p0, params, t)
+            qr, pr, seconds = references[name]
             _, err = relative_energy_error(system, qr, pr, params)
-            rows.append({"systems": label, "integrator": "REBOUND IAS15", "ms_per_trajectory": 1000 * seconds,
+            rows.append({"systems": name, "integrator": "REBOUND IAS15", "ms_per_trajectory": 1000 * seconds,
                          "max_energy_error": float(err.max()), "median_energy_error": float(err.median())})  # fmt: skip
-        qr = references[label][0]
+        qr = references[name][0]
         _, err = relative_energy_error(system, q, p, params)
         parted = ((q - qr).abs().amax((2, 3)) / q0.abs().amax((1, 2)).unsqueeze(1)) > 1e-6  # (n, T)
         first = torch.where(parted.any(1), parted.float().argmax(1) - 1, torch.full((n,), t.numel() - 1))
         within = t[first.clamp_min(0)]
-        rows.append({"systems": label, "integrator": getattr(method, "name", str(method)) + (
-            f" x{method.substeps}" if hasattr(method, "substeps") else f" {method.rtol:.0e}"),
-            "ms_per_trajectory": ms, "max_energy_error": float(err.max()), "median_energy_error": float(err.median()),
-            "within_1e-6_median": float(within.median()), "whole_horizon_within_1e-6": float((first == t.numel() - 1).double().mean())})  # fmt: skip
+        label = f"{recipe.integrator} x{recipe.substeps}" if recipe.integrator != "dop853" else f"dop853 {recipe.rtol:.0e}"
+        rows.append({"systems": name, "integrator": label, "ms_per_trajectory": ms,
+                     "max_energy_error": float(err.max()), "median_energy_error": float(err.median()),
+                     "within_1e-6_median": float(within.median()),
+                     "whole_horizon_within_1e-6": float((first == t.numel() - 1).double().mean())})  # fmt: skip
+        sub = {k: v[:n_scipy] for k, v in params.items()}
+        scipy = _scipy_at_error(system, q0[:n_scipy], p0[:n_scipy], sub, t, float(err[:n_scipy].max()))
+        rows.append({"systems": name, "integrator": f"SciPy DOP853 loop, rtol {scipy['rtol']:.0e} (at {label}'s error)",
+                     "ms_per_trajectory": 1000 * scipy["seconds"] / n_scipy,
+                     "max_energy_error": scipy["max_energy_error"], "median_energy_error": float("nan")})  # fmt: skip
     return rows
 
 
@@ -347,7 +353,7 @@ def main() -> None:
         ]
         print(markdown_table(fmt, list(fmt[0])))
     if "rebound" in parts:
-        rows = rebound_comparison(10 if args.quick else 200)
+        rows = rebound_comparison(10 if args.quick else 200, 4 if args.quick else 20)
         if rows is None:
             print("\nREBOUND is not installed (pip install -e '.[bench]'): the IAS15 comparison is skipped")
         else:

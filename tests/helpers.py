@@ -65,7 +65,7 @@ def _system_factories() -> dict:
 ALL_SYSTEMS = _system_factories()
 
 DATASET_RECIPES = tuple(recipe_names())
-ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "charged-3d")
+ACCURATE_RECIPES = ("springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "gravity-3d-cluster", "charged-3d")
 
 ALL_GROUPS = tuple(list_groups())
 ALL_MODELS = tuple(list_models())

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import re
 import statistics
 import sys
@@ -81,7 +82,8 @@ def simulate_rebound() -> str:
     for r in load("simulate_rebound")["rows"]:
         within = r.get("within_1e-6_median")
         rows.append([r["systems"], r["integrator"], f"{r['ms_per_trajectory']:.1f}",
-                     f"{e(r['max_energy_error'])} / {e(r['median_energy_error'])}",
+                     f"{e(r['max_energy_error'])} / " + ("-" if math.isnan(r["median_energy_error"]) else
+                                                          e(r["median_energy_error"])),
                      "-" if within is None else f"{within:.2f}",
                      "-" if within is None else f"{r['whole_horizon_within_1e-6']:.0%}"])  # fmt: skip
     header = ["systems", "integrator", "ms per trajectory", "energy error max / median",

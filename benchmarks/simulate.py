@@ -105,9 +105,12 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
     q0, p0 = system.sample_state(params, generator=g)
     t = recipe.dt * torch.arange(recipe.n_steps, dtype=torch.float64)
 
-    def run_torch(linear: bool):
+    def run_torch(linear: bool, fused: bool = True):
         old = type(system).linear
         type(system).linear = linear and old
+        method = recipe.build_integrator()
+        if hasattr(method, "fused"):
+            method = dataclasses.replace(method, fused=fused)
         on = {k: v.to(device) for k, v in params.items()}
         try:
             sync(device)
@@ -118,7 +121,7 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
                 p0.to(device),
                 on,
                 t.to(device),
-                method=recipe.build_integrator(),
+                method=method,
             )
             sync(device)
             return q.cpu(), p.cpu(), time.perf_counter() - start
@@ -147,6 +150,12 @@ def speed(recipe_name: str, n_torch: int, n_scipy: int, device: str = "cpu") -> 
         _, _, step_seconds = run_torch(linear=False)
         row["torch_step_by_step_traj_per_s"] = n_torch / step_seconds
         row["speedup_step_by_step"] = row["torch_step_by_step_traj_per_s"] / row["scipy_traj_per_s"]
+    elif system.kick_drift_kick(q0[:1].to(device), p0[:1].to(device), {k: v[:1].to(device) for k, v in params.items()},
+                                0.0, 0, (1.0,)) is not None:  # fmt: skip
+        # what the same steps cost as PyTorch operations, without the fused kernel
+        _, _, plain_seconds = run_torch(linear=True, fused=False)
+        row["torch_pytorch_steps_traj_per_s"] = n_torch / plain_seconds
+        row["speedup_pytorch_steps"] = row["torch_pytorch_steps_traj_per_s"] / row["scipy_traj_per_s"]
     return row
 
 

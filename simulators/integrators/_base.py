@@ -103,11 +103,11 @@ class FixedStep(Integrator):
             return q_out, p_out
         q, p, f = q0, p0, None
         for k in range(1, t.numel()):
-            q, p, f = self._interval(system, q, p, gaps[k - 1], velocity, force, f)
+            q, p, f = self._interval(system, params, q, p, gaps[k - 1], velocity, force, f)
             q_out[:, k], p_out[:, k] = q, p
         return q_out, p_out
 
-    def _interval(self, system, q, p, interval, velocity: Velocity, force: Force, f=None):
+    def _interval(self, system, params, q, p, interval, velocity: Velocity, force: Force, f=None):
         """One sample interval of ``system`` (:meth:`advance`); a method that acts on the system beyond its
         forces (walls) overrides this."""
         return self.advance(q, p, interval, velocity, force, f)

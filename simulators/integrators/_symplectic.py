@@ -23,6 +23,9 @@ class _KickDriftKick(FixedStep):
 
     weights: ClassVar[tuple[float, ...]]
     symplectic: ClassVar[bool] = True
+    #: step whole sample intervals in the system's fused kernel where it has one
+    #: (:meth:`HamiltonianSystem.kick_drift_kick`); False: PyTorch operations, the reference
+    fused: bool = True
 
     def steps(self, q, p, h, n_steps, velocity, force, f=None):
         f = force(q) if f is None else f
@@ -33,6 +36,13 @@ class _KickDriftKick(FixedStep):
                 f = force(q)
                 p = p + (0.5 * w * h) * f
         return q, p, f
+
+    def _interval(self, system, params, q, p, interval, velocity, force, f=None):
+        if self.fused:
+            done = system.kick_drift_kick(q, p, params, interval / self.substeps, self.substeps, self.weights)
+            if done is not None:
+                return (*done, None)
+        return super()._interval(system, params, q, p, interval, velocity, force, f)
 
 
 @dataclass(frozen=True)
@@ -77,7 +87,7 @@ class SymplecticEuler(FixedStep):
             f = None  # the force at the reflected q is computed at the next kick
         return q, p, None
 
-    def _interval(self, system, q, p, interval, velocity, force, f=None):
+    def _interval(self, system, params, q, p, interval, velocity, force, f=None):
         # the walls act inside each step, so the steps see the system, not only its forces
         reflect = system.reflect if system.walls else None
         return self.steps(q, p, interval / self.substeps, self.substeps, velocity, force, f, reflect)

@@ -122,6 +122,15 @@ class HamiltonianSystem:
             return broadcast_params(params, p)["masses"]
         return torch.ones(p.shape[:-1], dtype=p.dtype, device=p.device)
 
+    def kick_drift_kick(
+        self, q: torch.Tensor, p: torch.Tensor, params: Params, h: float, n_steps: int, weights: tuple[float, ...]
+    ) -> tuple[torch.Tensor, torch.Tensor] | None:
+        """``n_steps`` steps of size ``h``, each kick-drift-kick leapfrog steps of size ``w * h`` for w in
+        ``weights``, through a fused kernel: ``q, p (batch, n_bodies, dim)``, or None where the system has no
+        kernel for these tensors (the integrator then steps with PyTorch operations, the same to round-off).
+        None here; :class:`GravitySystem` and :class:`ChargedSystem` have one for float64 on the CPU."""
+        return None
+
     def reflect(self, q: torch.Tensor, p: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Bodies that crossed a wall mirrored back inside, their momenta turned inward (``walls`` systems)."""
         return q, p

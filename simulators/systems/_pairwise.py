@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import torch
 
+from .._native import pairwise_kernels
 from .._random import sample_separated_positions
 from ._base import HamiltonianSystem, Params, broadcast_params
 
@@ -76,6 +77,18 @@ class InverseDistanceSystem(HamiltonianSystem):
         # sum_j inv3_ij diff_ij as a batched (1, N) @ (N, d) product: several times faster than a
         # multiply-and-sum over the middle axis, and the same for each trajectory in any batch
         return self.strength * (inv3.unsqueeze(-2) @ diff).squeeze(-2)
+
+    def kick_drift_kick(self, q, p, params, h, n_steps, weights):
+        # float64 on the CPU without autograd: the kernel has no backward, and the data are float64
+        if q.dtype != torch.float64 or q.device.type != "cpu" or q.requires_grad or p.requires_grad or self.walls:
+            return None
+        kernels = pairwise_kernels()
+        if kernels is None:
+            return None
+        a = broadcast_params({"a": self.coupling(params)}, q)["a"]
+        m = self.masses(params, p)
+        q, p = kernels.kick_drift_kick(q, p, a, m, self.strength, self.softening, float(h), int(n_steps), list(weights))
+        return q, p
 
     def sample_state(self, params, generator=None):
         batch = params["masses"].shape[0]

@@ -5,6 +5,7 @@ their registry, ``integrators`` the integration methods and ``integrate``; the n
 public surface (``hamilton_lie`` uses these, never the private modules).
 """
 
+from ._native import use_fused_kernels
 from ._random import random_rotations, sample_separated_positions
 from ._registry import Registry
 from .integrators import (
@@ -60,4 +61,5 @@ __all__ = [
     "register_system",
     "sample_separated_positions",
     "system_class",
+    "use_fused_kernels",
 ]

@@ -1,41 +1,20 @@
-"""The C++ kernels behind the attention layers, and the one switch that turns them on and off.
+"""The C++ kernels behind the attention layers.
 
 Everything here is internal: :mod:`hamilton_lie.nn` decides per call whether a kernel runs
 (:func:`usable`) and falls back to PyTorch operations with the same values otherwise. Users switch
-the kernels with :func:`use_fused_kernels`, a context manager that restores the previous setting.
+the kernels with :func:`use_fused_kernels`, a context manager that restores the previous setting; it
+is the simulators' switch, so one block turns off every fused kernel of the toolkit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import contextvars
-
 import torch
+
+from simulators._native import switched_on, use_fused_kernels
 
 from ._build import load_extension
 
-# a context variable, not a module flag: each thread and task sees its own setting, restored on exit
-_ENABLED = contextvars.ContextVar("hamilton_lie_fused_kernels", default=True)
-
-
-@contextlib.contextmanager
-def use_fused_kernels(enabled: bool):
-    """Within the block, run (``True``) or skip (``False``) the fused C++ kernels.
-
-    Off, every layer uses PyTorch operations (differentiable to any order; the same values to
-    round-off). Results computed inside the block keep the form they were computed in when they are
-    differentiated later.
-
-    Example:
-        >>> from hamilton_lie.nn import use_fused_kernels
-        >>> with use_fused_kernels(False):
-        ...     pass  # energies and derivatives here use PyTorch operations
-    """
-    token = _ENABLED.set(bool(enabled))
-    try:
-        yield
-    finally:
-        _ENABLED.reset(token)
+__all__ = ["engine_will_use", "enabled", "extension", "usable", "use_fused_kernels"]
 
 
 def extension():
@@ -49,7 +28,7 @@ def extension():
 
 def enabled() -> bool:
     """Whether the kernels are switched on here and available."""
-    return _ENABLED.get() and extension() is not None
+    return switched_on() and extension() is not None
 
 
 def usable(*tensors: torch.Tensor) -> bool:

@@ -23,9 +23,6 @@ class _KickDriftKick(FixedStep):
 
     weights: ClassVar[tuple[float, ...]]
     symplectic: ClassVar[bool] = True
-    #: step whole sample intervals in the system's fused kernel where it has one
-    #: (:meth:`HamiltonianSystem.kick_drift_kick`); False: PyTorch operations, the reference
-    fused: bool = True
 
     def steps(self, q, p, h, n_steps, velocity, force, f=None):
         f = force(q) if f is None else f
@@ -38,10 +35,10 @@ class _KickDriftKick(FixedStep):
         return q, p, f
 
     def _interval(self, system, params, q, p, interval, velocity, force, f=None):
-        if self.fused:
-            done = system.kick_drift_kick(q, p, params, interval / self.substeps, self.substeps, self.weights)
-            if done is not None:
-                return (*done, None)
+        # a whole interval in the system's fused kernel where it has one (gravity and charges, float64 CPU)
+        done = system.kick_drift_kick(q, p, params, interval / self.substeps, self.substeps, self.weights)
+        if done is not None:
+            return (*done, None)
         return super()._interval(system, params, q, p, interval, velocity, force, f)
 
 

@@ -3,7 +3,10 @@
 V(q) = strength * sum_{i<j} a_i a_j / sqrt(|q_i - q_j|^2 + eps^2)
 
 with a_i the bodies' masses (gravity, strength = -G) or charges (Coulomb, strength =
-coulomb constant) and eps the Plummer softening. Forces are exact and pairwise, O(N^2).
+coulomb constant) and eps the Plummer softening. Forces are exact and pairwise, O(N^2). In float64 on
+the CPU the forces and whole kick-drift-kick intervals run in a fused C++ kernel (``simulators._native``),
+each system in cache and each pair once; elsewhere, and with ``simulators.use_fused_kernels(False)``,
+PyTorch operations give the same values to round-off.
 """
 
 from __future__ import annotations
@@ -73,17 +76,27 @@ class InverseDistanceSystem(HamiltonianSystem):
         return 0.5 * self.strength * inv.sum((-1, -2))
 
     def force(self, q, params):
+        kernels = self._kernels(q)
+        if kernels is not None and q.dim() == 3:
+            a = broadcast_params({"a": self.coupling(params)}, q)["a"]
+            return kernels.forces(q, a, self.strength, self.softening)
         diff, _, inv3 = self._pairs(q, params)
         # sum_j inv3_ij diff_ij as a batched (1, N) @ (N, d) product: several times faster than a
         # multiply-and-sum over the middle axis, and the same for each trajectory in any batch
         return self.strength * (inv3.unsqueeze(-2) @ diff).squeeze(-2)
 
-    def kick_drift_kick(self, q, p, params, h, n_steps, weights):
-        # float64 on the CPU without autograd: the kernel has no backward, and the data are float64
-        if q.dtype != torch.float64 or q.device.type != "cpu" or q.requires_grad or p.requires_grad or self.walls:
+    def _kernels(self, *tensors):
+        """The fused kernels where they serve these tensors: float64 on the CPU without autograd (the kernels
+        have no backward; the data are float64), switched on and built; else None."""
+        if self.dim not in (2, 3) or any(
+            t.dtype != torch.float64 or t.device.type != "cpu" or t.requires_grad for t in tensors
+        ):
             return None
-        kernels = pairwise_kernels()
-        if kernels is None:
+        return pairwise_kernels()
+
+    def kick_drift_kick(self, q, p, params, h, n_steps, weights):
+        kernels = self._kernels(q, p)
+        if kernels is None or self.walls:
             return None
         a = broadcast_params({"a": self.coupling(params)}, q)["a"]
         m = self.masses(params, p)

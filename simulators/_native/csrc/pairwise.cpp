@@ -92,6 +92,29 @@ std::vector<torch::Tensor> kick_drift_kick(const torch::Tensor& q0, const torch:
   return {q, p};
 }
 
+// -dV/dq of each system: q (batch, n, dim), couplings a (batch, n). Returns (batch, n, dim).
+torch::Tensor forces(const torch::Tensor& q0, const torch::Tensor& a0, double strength, double softening) {
+  check(q0, 3, "q");
+  check(a0, 2, "couplings");
+  const int64_t batch = q0.size(0), n = q0.size(1), dim = q0.size(2);
+  TORCH_CHECK(a0.size(0) == batch && a0.size(1) == n, "couplings must be (batch, n_bodies)");
+  TORCH_CHECK(dim == 2 || dim == 3, "dim must be 2 or 3");
+  auto q = q0.contiguous(), a = a0.contiguous();
+  auto f = torch::empty_like(q);
+  const double eps2 = softening * softening;
+  at::parallel_for(0, batch, 64, [&](int64_t first, int64_t last) {
+    for (int64_t b = first; b < last; ++b) {
+      const double* x = q.data_ptr<double>() + b * n * dim;
+      const double* ab = a.data_ptr<double>() + b * n;
+      double* fb = f.data_ptr<double>() + b * n * dim;
+      if (dim == 2) inverse_distance_force<2>(n, x, ab, strength, eps2, fb);
+      else inverse_distance_force<3>(n, x, ab, strength, eps2, fb);
+    }
+  });
+  return f;
+}
+
 PYBIND11_MODULE(TORCH_EXTENSION_NAME, m) {
+  m.def("forces", &forces, "-dV/dq of inverse-distance systems: q (batch, n, dim) -> (batch, n, dim)");
   m.def("kick_drift_kick", &kick_drift_kick, "kick-drift-kick steps of inverse-distance systems: q, p (batch, n, dim)");
 }

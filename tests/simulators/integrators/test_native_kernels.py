@@ -1,4 +1,5 @@
-"""The fused C++ kick-drift-kick kernel of gravity and charges against the PyTorch steps it replaces."""
+"""The fused C++ kernels of gravity and charges (forces, kick-drift-kick intervals) against the PyTorch
+operations they replace."""
 
 import os
 import shutil
@@ -8,7 +9,7 @@ import sys
 import pytest
 import torch
 
-from simulators import ChargedSystem, GravitySystem, Leapfrog, Yoshida4, integrate
+from simulators import DOP853, ChargedSystem, GravitySystem, Leapfrog, Yoshida4, integrate, use_fused_kernels
 from simulators._native import pairwise_kernels
 
 pytestmark = pytest.mark.skipif(
@@ -35,7 +36,25 @@ SYSTEMS = [
 ]
 
 
-@pytest.mark.parametrize("system", SYSTEMS, ids=lambda s: f"{type(s).__name__}-{s.n_bodies}-{s.dim}d")
+def _name(system):
+    return f"{type(system).__name__}-{system.n_bodies}-{system.dim}d"
+
+
+@pytest.mark.parametrize("system", SYSTEMS, ids=_name)
+def test_the_fused_force_equals_the_pytorch_force_to_round_off(system):
+    """Each pair once against PyTorch's full matrix and batched product: float64 round-off, 1e-13 relative
+    to the largest force of each system."""
+    q, _, params = _sample(system, 256)
+    assert system._kernels(q) is not None
+    fused = system.force(q, params)
+    with use_fused_kernels(False):
+        assert system._kernels(q) is None
+        plain = system.force(q, params)
+    assert _relative(fused, plain) < 1e-13
+    assert not torch.equal(fused, plain)  # the kernel ran: its round-off differs
+
+
+@pytest.mark.parametrize("system", SYSTEMS, ids=_name)
 @pytest.mark.parametrize("cls", [Leapfrog, Yoshida4])
 def test_one_step_equals_the_pytorch_step_to_round_off(system, cls):
     """One step from the same state: the kernel's forces sum each pair once, PyTorch's the full matrix, so
@@ -43,8 +62,8 @@ def test_one_step_equals_the_pytorch_step_to_round_off(system, cls):
     assert pairwise_kernels() is not None
     q, p, params = _sample(system, 64)
     h = 1e-3
-    plain = cls(substeps=1, fused=False).steps(q, p, h, 1, lambda p: system.velocity(p, params),
-                                                lambda q: system.force(q, params))  # fmt: skip
+    with use_fused_kernels(False):
+        plain = cls().steps(q, p, h, 1, lambda p: system.velocity(p, params), lambda q: system.force(q, params))
     fused = system.kick_drift_kick(q, p, params, h, 1, cls.weights)
     assert fused is not None
     # the change over one step, not the state, carries the kernel's arithmetic
@@ -59,9 +78,24 @@ def test_whole_trajectories_match_the_pytorch_path():
     q, p, params = _sample(system, 32)
     t = 0.05 * torch.arange(200, dtype=torch.float64)
     qf, pf = integrate(system, q, p, params, t, method=Yoshida4(substeps=10))
-    qp, pp = integrate(system, q, p, params, t, method=Yoshida4(substeps=10, fused=False))
+    with use_fused_kernels(False):
+        qp, pp = integrate(system, q, p, params, t, method=Yoshida4(substeps=10))
     assert _relative(qf, qp) < 1e-10 and _relative(pf, pp) < 1e-10
     assert not torch.equal(qf, qp)  # the kernel ran: its round-off differs
+
+
+def test_adaptive_steps_through_a_close_encounter_match_the_pytorch_force():
+    """DOP853 takes its steps from the state, so round-off could change its step sequence; on a cluster
+    (close encounters) over a short horizon both paths stay within the tolerance's reach."""
+    system = GravitySystem(5, 3, configuration="cluster")
+    q, p, params = _sample(system, 16, seed=3)
+    t = 0.05 * torch.arange(40, dtype=torch.float64)
+    method = DOP853(rtol=1e-11, atol=1e-11)
+    qf, pf = integrate(system, q, p, params, t, method=method)
+    with use_fused_kernels(False):
+        qp, pp = integrate(system, q, p, params, t, method=method)
+    assert _relative(qf, qp) < 1e-7 and _relative(pf, pp) < 1e-7
+    assert not torch.equal(qf, qp)
 
 
 def test_a_trajectory_is_bit_identical_alone_or_in_any_batch():
@@ -84,12 +118,13 @@ def test_float32_autograd_and_walls_take_the_pytorch_steps():
 def test_without_a_compiler_one_warning_line_and_the_pytorch_steps(tmp_path):
     code = (
         "import torch\n"
-        "from simulators import GravitySystem, Yoshida4, integrate\n"
+        "from simulators import GravitySystem, Yoshida4, integrate, use_fused_kernels\n"
         "s = GravitySystem(3, 2); g = torch.Generator().manual_seed(0)\n"
         "params = s.sample_params(4, generator=g); q, p = s.sample_state(params, generator=g)\n"
         "t = torch.linspace(0, 1, 5, dtype=torch.float64)\n"
         "a = integrate(s, q, p, params, t, method=Yoshida4(substeps=4))\n"
-        "b = integrate(s, q, p, params, t, method=Yoshida4(substeps=4, fused=False))\n"
+        "with use_fused_kernels(False):\n"
+        "    b = integrate(s, q, p, params, t, method=Yoshida4(substeps=4))\n"
         "print(all(torch.equal(x, y) for x, y in zip(a, b)))\n"
     )
     env = {**os.environ, "CXX": str(tmp_path / "no-compiler"), "TORCH_EXTENSIONS_DIR": str(tmp_path / "ext")}

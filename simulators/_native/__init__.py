@@ -49,4 +49,5 @@ def pairwise_kernels():
     one warning line, once per process)."""
     if not switched_on():
         return None
-    return load_extension("simulators_kernels", _CSRC, ["pairwise.cpp"], "C++ N-body kernels")
+    # sqrt without errno: the compiler may then take square roots of a vector of systems at once
+    return load_extension("simulators_kernels", _CSRC, ["pairwise.cpp"], "C++ N-body kernels", ("-fno-math-errno",))

@@ -36,23 +36,24 @@ BUILD_WAIT_SECONDS = 900.0
 _loaded: dict[str, object] = {}
 
 
-def load_extension(prefix: str, csrc: Path, sources: list[str], what: str):
-    """The extension built from ``sources`` (file names in the folder ``csrc``), or None where it cannot be
-    built: then one warning line, ``"{what} unavailable (...)"``, once per process."""
+def load_extension(prefix: str, csrc: Path, sources: list[str], what: str, flags: tuple[str, ...] = ()):
+    """The extension built from ``sources`` (file names in the folder ``csrc``) with the compiler ``flags``
+    besides the vector instructions', or None where it cannot be built: then one warning line,
+    ``"{what} unavailable (...)"``, once per process."""
     if prefix not in _loaded:
         _loaded[prefix] = None
         try:
-            _loaded[prefix] = _build(prefix, csrc, sources)
+            _loaded[prefix] = _build(prefix, csrc, sources, flags)
         except Exception as err:  # no compiler, no ninja, a failed build, a timeout: the PyTorch form still works
             reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
             log.warning("%s unavailable (%s); using PyTorch operations", what, reason[:300])
     return _loaded[prefix]
 
 
-def _build(prefix: str, csrc: Path, sources: list[str]):
+def _build(prefix: str, csrc: Path, sources: list[str], extra: tuple[str, ...]):
     from torch.utils.cpp_extension import _get_build_directory, load
 
-    name, flags = capability_build(prefix, csrc)
+    name, flags = capability_build(prefix, csrc, extra)
     folder = Path(_get_build_directory(name, verbose=False))
     with _turn(folder / ".hamilton-lie-build.lock") if fcntl else contextlib.nullcontext(), _quiet_torch():
         # holding the OS lock, no live process of ours is building here: torch's lock file is a killed build's
@@ -102,14 +103,15 @@ class _turn:
         self.fh.close()  # closing releases the lock
 
 
-def capability_build(prefix: str, csrc: Path) -> tuple[str, list[str]]:
-    """The extension's name and compiler flags: this CPU's widest vector instructions, and a hash of the
-    sources (text and location) and flags, so that each install and version builds in its own folder."""
+def capability_build(prefix: str, csrc: Path, extra: tuple[str, ...] = ()) -> tuple[str, list[str]]:
+    """The extension's name and compiler flags: this CPU's widest vector instructions and ``extra``, and a
+    hash of the sources (text and location) and flags, so that each install and version builds in its own
+    folder."""
     capability = torch.backends.cpu.get_cpu_capability()  # "AVX512", "AVX2", "DEFAULT", ...
     flags = {
         "AVX512": ["-O3", "-mavx512f", "-mavx512dq", "-mavx2", "-mfma"],
         "AVX2": ["-O3", "-mavx2", "-mfma"],
-    }.get(capability, ["-O3"]) + _openmp()
+    }.get(capability, ["-O3"]) + _openmp() + list(extra)
     kind = capability.lower() if capability in ("AVX512", "AVX2") else "baseline"
     digest = hashlib.sha256(str(csrc).encode() + " ".join(flags).encode())
     for path in sorted(csrc.iterdir()):

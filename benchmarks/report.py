@@ -7,7 +7,7 @@ Usage:
 A page marks a generated table with ``<!-- table: NAME -->`` and ``<!-- end table -->`` on their own lines;
 everything between is replaced by ``TABLES[NAME]()``: the table, then the line that says which results
 file (commit, torch, device, date) it comes from. The pages are ``benchmarks/README.md``, the spring study
-``docs/benchmarks/springs.md`` and the data cards ``datasets/README.md``.
+``docs/benchmarks/springs.md``, the data cards ``datasets/README.md`` and ``docs/extending.md``.
 """
 
 from __future__ import annotations
@@ -24,7 +24,8 @@ from springs import reference_at  # the published T(2) curve, interpolated in lo
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "benchmarks" / "results"
-PAGES = [ROOT / "benchmarks" / "README.md", ROOT / "docs" / "benchmarks" / "springs.md", ROOT / "datasets" / "README.md"]
+PAGES = [ROOT / "benchmarks" / "README.md", ROOT / "docs" / "benchmarks" / "springs.md", ROOT / "datasets" / "README.md",
+         ROOT / "docs" / "extending.md"]
 BLOCK = re.compile(r"(<!-- table: (?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- end table -->)", re.S)
 
 
@@ -82,7 +83,7 @@ def simulate_rebound() -> str:
     rows = []
     for r in load("simulate_rebound")["rows"]:
         within = r.get("within_1e-6_median")
-        rows.append([r["systems"], r["integrator"], f"{r['ms_per_trajectory']:.1f}",
+        rows.append([r["systems"], r["integrator"], f"{r['ms_per_trajectory']:.2g}" if r["ms_per_trajectory"] < 1 else f"{r['ms_per_trajectory']:.1f}",
                      f"{e(r['max_energy_error'])} / " + ("-" if math.isnan(r["median_energy_error"]) else
                                                           e(r["median_energy_error"])),
                      "-" if within is None else f"{within:.2f}",
@@ -97,6 +98,15 @@ def simulate_recipes() -> str:
              e(r["max_rel_energy_error"])] for r in load("simulate_recipes")["rows"]]  # fmt: skip
     header = ["recipe", "trajectories", "seconds", "peak memory (MiB)", "size (MiB)", "max rel. energy error"]
     return table(header, rows) + source("simulate_recipes")
+
+
+def simulate_compiled() -> str:
+    rows = [[r["integrator"], f"{r['autograd_ms_per_trajectory']:.2f}", f"{r['compiled_ms_per_trajectory']:.2f}",
+             f"**{ratio(r['speedup'])}**", f"{r['first_call_seconds']:.1f}", e(r["max_abs_difference"])]
+            for r in load("simulate_compiled")["rows"]]  # fmt: skip
+    header = ["integrator", "autograd ms per trajectory", "compiled ms per trajectory", "speed-up",
+              "first call (s)", "largest difference"]  # fmt: skip
+    return table(header, rows) + source("simulate_compiled")
 
 
 def simulate_lieconv() -> str:
@@ -286,7 +296,7 @@ def test_draws() -> str:
 
 
 TABLES = {f.__name__.replace("_", "-"): f for f in (
-    simulate_speed, simulate_rebound, simulate_recipes, simulate_lieconv, standard, model_throughput, model_scaling,
+    simulate_speed, simulate_rebound, simulate_recipes, simulate_compiled, simulate_lieconv, standard, model_throughput, model_scaling,
     scale, scale_train, model_invariance, train_step, springs_protocol, springs_variants, springs_reference,
     test_draws)}  # fmt: skip
 

@@ -5,7 +5,7 @@ REBOUND's IAS15 where REBOUND is installed (``pip install -e '.[bench]'``; never
 Usage:
     python benchmarks/simulate.py                 # everything (about 15 minutes on 2 cores)
     python benchmarks/simulate.py --quick         # small sizes, a smoke test
-    python benchmarks/simulate.py --part speed    # one part: speed | recipes | lieconv | rebound
+    python benchmarks/simulate.py --part speed    # one part: speed | recipes | lieconv | rebound | compiled
 
 Prints tables; each part writes benchmarks/results/simulate_PART.json.
 """
@@ -33,7 +33,7 @@ from common import markdown_table, part_file, sync, write_results  # noqa: E402
 from hamilton_lie import load_recipe  # noqa: E402
 from hamilton_lie._seeds import split_seed  # noqa: E402  (how a file draws each split's systems)
 from hamilton_lie.data import SPLITS, recipe_path, relative_energy_error  # noqa: E402
-from simulators import integrate, use_fused_kernels  # noqa: E402
+from simulators import DOP853, Yoshida4, integrate, use_fused_kernels  # noqa: E402
 
 RECIPES = ("springs-2d-lieconv", "springs-2d", "springs-3d", "gravity-2d", "gravity-3d", "gravity-3d-cluster", "charged-3d",
            "tiny")
@@ -218,6 +218,40 @@ def rebound_comparison(n: int, n_scipy: int) -> list[dict] | None:
     return rows
 
 
+def compiled_force(n: int) -> list[dict]:
+    """A user-defined system (``examples/lennard_jones.py``, 6 bodies in 2D) with its autograd force and with
+    ``compile_force``: seconds per trajectory through Yoshida4 and DOP853 (the compiling first call timed
+    apart), and the largest difference between the two."""
+    sys.path.insert(0, str(ROOT / "examples"))
+    from lennard_jones import LennardJones
+
+    class Compiled(LennardJones):
+        compile_force = True
+
+    system = Compiled(6, 2)
+    g = torch.Generator().manual_seed(0)
+    params = system.sample_params(n, generator=g)
+    q0, p0 = system.sample_state(params, generator=g)
+    t = 0.05 * torch.arange(100, dtype=torch.float64)
+    rows = []
+    for method in (Yoshida4(substeps=40), DOP853(rtol=1e-10, atol=1e-10)):
+        start = time.perf_counter()
+        integrate(system, q0, p0, params, t, method=method)
+        first = time.perf_counter() - start
+        start = time.perf_counter()
+        q, p = integrate(system, q0, p0, params, t, method=method)
+        compiled = time.perf_counter() - start
+        with use_fused_kernels(False):
+            start = time.perf_counter()
+            qa, pa = integrate(system, q0, p0, params, t, method=method)
+            plain = time.perf_counter() - start
+        rows.append({"system": "lennard-jones, 6 bodies, 2D", "integrator": str(method), "trajectories": n,
+                     "autograd_ms_per_trajectory": 1000 * plain / n, "compiled_ms_per_trajectory": 1000 * compiled / n,
+                     "first_call_seconds": first, "speedup": plain / compiled,
+                     "max_abs_difference": max(float((q - qa).abs().max()), float((p - pa).abs().max()))})  # fmt: skip
+    return rows
+
+
 def recipe_cost(name: str, quick: bool) -> dict:
     """Generate one recipe in a fresh process: wall seconds, peak memory, size, energy error."""
     with tempfile.TemporaryDirectory() as tmp:
@@ -296,14 +330,14 @@ def lieconv_accuracy(n: int) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="small sizes: checks that the script runs")
-    parser.add_argument("--part", choices=("speed", "recipes", "lieconv", "rebound"), action="append")
+    parser.add_argument("--part", choices=("speed", "recipes", "lieconv", "rebound", "compiled"), action="append")
     parser.add_argument("--device", default="cpu", help="device of the batched torch integration in the speed part")
     parser.add_argument(
         "--out-dir", type=Path, default=ROOT / "benchmarks" / "results",
         help="each part writes simulate_PART.json here (simulate_speed_cuda.json for the speed part on a GPU)",
     )  # fmt: skip
     args = parser.parse_args()
-    parts = args.part or ["speed", "recipes", "lieconv", "rebound"]
+    parts = args.part or ["speed", "recipes", "lieconv", "rebound", "compiled"]
 
     def write(part, record, device="cpu"):
         write_results(args.out_dir / part_file("simulate", part, device), record, device)
@@ -364,6 +398,15 @@ def main() -> None:
                     "whole horizon within 1e-6": f"{r['whole_horizon_within_1e-6']:.0%}" if "within_1e-6_median" in r else "-"}
                    for r in rows]  # fmt: skip
             print(markdown_table(fmt, list(fmt[0])))
+    if "compiled" in parts:
+        rows = compiled_force(100 if args.quick else 1000)
+        write("compiled", {"rows": rows})
+        print("\nA user-defined potential: autograd force against compile_force")
+        fmt = [{"integrator": r["integrator"], "autograd ms/traj": f"{r['autograd_ms_per_trajectory']:.2f}",
+                "compiled ms/traj": f"{r['compiled_ms_per_trajectory']:.2f}", "speed-up": f"{r['speedup']:.1f}x",
+                "first call (s)": f"{r['first_call_seconds']:.1f}", "max difference": f"{r['max_abs_difference']:.1e}"}
+               for r in rows]  # fmt: skip
+        print(markdown_table(fmt, list(fmt[0])))
     if "lieconv" in parts:
         row = lieconv_accuracy(100 if args.quick else 2000)
         write("lieconv", row)

@@ -1,8 +1,12 @@
 """Systems defined by a potential alone (``PotentialSystem``) and systems loaded by reference."""
 
 import itertools
+import os
+import shutil
+import subprocess
 import sys
 import textwrap
+from pathlib import Path
 
 import pytest
 import torch
@@ -17,6 +21,7 @@ from simulators import (
     load_system,
     register_system,
     system_class,
+    use_fused_kernels,
 )
 
 
@@ -70,6 +75,58 @@ def test_a_potential_system_integrates_like_the_analytic_one(generator):
     assert (q - q_ref).abs().max() < 1e-11  # the same steps with equal forces: round-off apart
     assert (q - q_tight).abs().max() < 1e-4  # and the steps themselves accurate (close encounters included)
     assert mine.hamiltonian(q, p, params).shape == (3, 11)
+
+
+class CompiledSoftGravity(SoftGravity):
+    name = "test-compiled-soft-gravity"
+    compile_force = True
+
+
+@pytest.mark.skipif(not shutil.which("c++"), reason="torch.compile's CPU backend needs a C++ compiler")
+def test_the_compiled_force_equals_autograd_to_round_off(generator):
+    """Through fixed steps (one batch shape) and DOP853 (its batch of unfinished trajectories shrinks, so the
+    compiled force meets several shapes): float64 round-off apart from the autograd force."""
+    mine = CompiledSoftGravity(n_bodies=4, dim=3)
+    reference = GravitySystem(n_bodies=4, dim=3, configuration="cluster")
+    params = reference.sample_params(8, generator=generator)
+    q0, p0 = reference.sample_state(params, generator=generator)
+    compiled = mine.force(q0, params)
+    assert mine.__dict__.get("_compiled") is not None  # compiled, not fallen back
+    with use_fused_kernels(False):
+        autograd = mine.force(q0, params)
+    torch.testing.assert_close(compiled, autograd, rtol=1e-13, atol=1e-15)
+    t = torch.linspace(0, 0.5, 6, dtype=torch.float64)
+    for method in (Yoshida4(substeps=20), DOP853(rtol=1e-10, atol=1e-10)):
+        q, p = integrate(mine, q0, p0, params, t, method=method)
+        with use_fused_kernels(False):
+            q_ref, p_ref = integrate(mine, q0, p0, params, t, method=method)
+        torch.testing.assert_close(q, q_ref, rtol=1e-10, atol=1e-12)
+        torch.testing.assert_close(p, p_ref, rtol=1e-10, atol=1e-12)
+
+
+def test_a_failed_compilation_is_one_warning_line_then_autograd(tmp_path):
+    code = textwrap.dedent(f"""
+        import sys, torch
+        sys.path.insert(0, {str(Path(__file__).parent)!r})
+        from test_potential import CompiledSoftGravity
+        from simulators import GravitySystem, use_fused_kernels
+        g = torch.Generator().manual_seed(0)
+        reference = GravitySystem(n_bodies=3, dim=2, configuration="cluster")
+        params = reference.sample_params(4, generator=g)
+        q, _ = reference.sample_state(params, generator=g)
+        mine = CompiledSoftGravity(n_bodies=3, dim=2)
+        a = mine.force(q, params)
+        with use_fused_kernels(False):
+            b = mine.force(q, params)
+        print(torch.equal(a, b), mine.__dict__["_compiled"] is None)
+    """)
+    env = {**os.environ, "CXX": str(tmp_path / "no-compiler"), "TORCHINDUCTOR_CACHE_DIR": str(tmp_path / "inductor")}
+    done = subprocess.run([sys.executable, "-c", code], env=env, cwd=tmp_path, capture_output=True, text=True,
+                          timeout=300)  # fmt: skip
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.split()[-2:] == ["True", "True"], done.stdout
+    lines = [line for line in done.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and "compiled force unavailable" in lines[0], done.stderr[-3000:]
 
 
 def test_settings_are_read_back_from_the_constructor():

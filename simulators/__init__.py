@@ -1,8 +1,9 @@
 """Hamiltonian physics simulators: exact energies, analytic forces, batched symplectic integration.
 
 This package is physics only and never imports ``hamilton_lie``. ``systems`` holds the systems and
-their registry, ``integrators`` the integration methods and ``integrate``; the names below are the
-public surface (``hamilton_lie`` uses these, never the private modules).
+their registry, ``integrators`` the integration methods and ``integrate``, ``_native`` the C++ kernels
+of gravity and charges; the names below are the public surface. ``hamilton_lie`` uses these, and
+``_native`` for two things it shares: the C++ build and the switch of the fused kernels.
 """
 
 from ._native import use_fused_kernels

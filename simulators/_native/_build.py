@@ -45,9 +45,13 @@ def load_extension(prefix: str, csrc: Path, sources: list[str], what: str, flags
         try:
             _loaded[prefix] = _build(prefix, csrc, sources, flags)
         except Exception as err:  # no compiler, no ninja, a failed build, a timeout: the PyTorch form still works
-            reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-            log.warning("%s unavailable (%s); using PyTorch operations", what, reason[:300])
+            log.warning("%s unavailable (%s); using PyTorch operations", what, first_line(err)[:300])
     return _loaded[prefix]
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an error's message (compilers' run over many), or its type's name."""
+    return (str(err).strip().splitlines() or [type(err).__name__])[0]
 
 
 def _build(prefix: str, csrc: Path, sources: list[str], extra: tuple[str, ...]):

@@ -14,6 +14,7 @@ from typing import ClassVar
 import torch
 
 from .._native import switched_on
+from .._native._build import first_line
 from ._base import HamiltonianSystem, Params
 
 log = logging.getLogger(__name__)
@@ -70,8 +71,8 @@ class PotentialSystem(HamiltonianSystem):
                 try:
                     return compiled(q, params)
                 except Exception as err:  # no compiler, an operation the compiler cannot take: autograd still works
-                    reason = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                    log.warning("%s: compiled force unavailable (%s); using autograd", type(self).__name__, reason[:300])
+                    reason = first_line(err)[:300]
+                    log.warning("%s: compiled force unavailable (%s); using autograd", type(self).__name__, reason)
                     self.__dict__["_compiled"] = None
         with torch.enable_grad():
             x = q.detach().requires_grad_(True)

@@ -363,6 +363,9 @@ train = 2000
 val = 10
 test = 10
 """
+# a signal must land while the file is being written: with the fused N-body kernel SLOW_RECIPE takes under a
+# second, so the interrupted runs take a hundred times the steps (a minute or more) at the same file size
+LONG_RECIPE = SLOW_RECIPE.replace("substeps = 10", "substeps = 1000")
 
 
 def _default_sigint():
@@ -412,7 +415,7 @@ def _wait_for(predicate, timeout=60.0):
 @pytest.mark.parametrize("signal_, code", [(signal.SIGTERM, 143), (signal.SIGINT, 130)])
 def test_a_terminated_generate_leaves_nothing_behind(root, tmp_path, signal_, code):
     recipe = tmp_path / "slow.toml"
-    recipe.write_text(SLOW_RECIPE)
+    recipe.write_text(LONG_RECIPE)
     folder = tmp_path / "out"
     process = _cli_process("generate", recipe, "--out", folder / "data.h5", cwd=root)
     _wait_for(lambda: folder.exists() and any(".tmp-" in p for p in _leftovers(folder)))
@@ -424,7 +427,7 @@ def test_a_terminated_generate_leaves_nothing_behind(root, tmp_path, signal_, co
 
 def test_a_killed_generate_leaves_a_temporary_that_the_next_run_removes(root, tmp_path, capsys):
     recipe = tmp_path / "slow.toml"
-    recipe.write_text(SLOW_RECIPE)
+    recipe.write_text(LONG_RECIPE)
     folder = tmp_path / "out"
     process = _cli_process("generate", recipe, "--out", folder / "data.h5", cwd=root)
     _wait_for(lambda: folder.exists() and any(".tmp-" in p for p in _leftovers(folder)))

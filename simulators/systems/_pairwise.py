@@ -55,9 +55,13 @@ class InverseDistanceSystem(HamiltonianSystem):
         """Factor ``(batch, 1, 1)`` applied to the unit-scale random momenta."""
         raise NotImplementedError
 
+    def _couplings(self, q: torch.Tensor, params: Params) -> torch.Tensor:
+        """The couplings a_i broadcast to ``q``'s batch: ``(..., n_bodies)``."""
+        return broadcast_params({"a": self.coupling(params)}, q)["a"]
+
     def _pairs(self, q: torch.Tensor, params: Params):
         """Pair differences q_i - q_j ``(..., N, N, d)``, a_i a_j / (r^2 + eps^2)^(1/2) and the same ^(3/2)."""
-        a = broadcast_params({"a": self.coupling(params)}, q)["a"]
+        a = self._couplings(q, params)
         diff = q.unsqueeze(-2) - q.unsqueeze(-3)
         # |q_i - q_j|^2 axis by axis: for two or three axes much faster than a reduction over the last one
         r2 = diff[..., 0] * diff[..., 0]
@@ -77,29 +81,27 @@ class InverseDistanceSystem(HamiltonianSystem):
 
     def force(self, q, params):
         kernels = self._kernels(q)
-        if kernels is not None and q.dim() == 3:
-            a = broadcast_params({"a": self.coupling(params)}, q)["a"]
-            return kernels.forces(q, a, self.strength, self.softening)
+        if kernels is not None:
+            return kernels.forces(q, self._couplings(q, params), self.strength, self.softening)
         diff, _, inv3 = self._pairs(q, params)
         # sum_j inv3_ij diff_ij as a batched (1, N) @ (N, d) product: several times faster than a
         # multiply-and-sum over the middle axis, and the same for each trajectory in any batch
         return self.strength * (inv3.unsqueeze(-2) @ diff).squeeze(-2)
 
     def _kernels(self, *tensors):
-        """The fused kernels where they serve these tensors: float64 on the CPU without autograd (the kernels
-        have no backward; the data are float64), switched on and built; else None."""
+        """The fused kernels where they serve these tensors: one batch axis, float64 on the CPU without
+        autograd (the kernels have no backward; the data are float64), switched on and built; else None."""
         if self.dim not in (2, 3) or any(
-            t.dtype != torch.float64 or t.device.type != "cpu" or t.requires_grad for t in tensors
+            t.dim() != 3 or t.dtype != torch.float64 or t.device.type != "cpu" or t.requires_grad for t in tensors
         ):
             return None
         return pairwise_kernels()
 
     def kick_drift_kick(self, q, p, params, h, n_steps, weights):
         kernels = self._kernels(q, p)
-        if kernels is None or self.walls:
+        if kernels is None:
             return None
-        a = broadcast_params({"a": self.coupling(params)}, q)["a"]
-        m = self.masses(params, p)
+        a, m = self._couplings(q, params), self.masses(params, p)
         q, p = kernels.kick_drift_kick(q, p, a, m, self.strength, self.softening, float(h), int(n_steps), list(weights))
         return q, p
 

@@ -108,9 +108,12 @@ def test_a_trajectory_is_bit_identical_alone_or_in_any_batch():
     assert torch.equal(qa[4:5], qb) and torch.equal(pa[4:5], pb)
 
 
-def test_float32_autograd_and_walls_take_the_pytorch_steps():
+def test_float32_autograd_and_unbatched_states_take_the_pytorch_operations():
     system = GravitySystem(3, 2)
     q, p, params = _sample(system, 2)
+    one = {k: v[0] for k, v in params.items()}
+    assert system._kernels(q[0]) is None  # the kernels take (batch, n_bodies, dim) only
+    assert _relative(system.force(q[0], one).unsqueeze(0), system.force(q, params)[:1]) < 1e-13
     assert system.kick_drift_kick(q.float(), p.float(), {k: v.float() for k, v in params.items()}, 0.01, 1, (1.0,)) is None
     assert system.kick_drift_kick(q.requires_grad_(), p, params, 0.01, 1, (1.0,)) is None
 
